@@ -1,0 +1,9 @@
+//! An in-memory Kubernetes API server (see the crate README).
+
+// Pure building blocks with no HTTP in them; each has its own unit tests.
+pub mod openapi;
+pub mod protobuf;
+pub mod schema;
+pub mod ssa;
+pub mod strategic_merge;
+pub mod table;
