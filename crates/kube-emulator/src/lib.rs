@@ -1,5 +1,7 @@
 //! An in-memory Kubernetes API server (see the crate README).
 
+pub mod resource;
+
 // Pure building blocks with no HTTP in them; each has its own unit tests.
 pub mod openapi;
 pub mod protobuf;
