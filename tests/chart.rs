@@ -1,0 +1,642 @@
+//! The Helm chart (charts/consul-peering-operator), checked without a cluster: rendered and linted by the real
+//! Helm library, every object validated strictly for Kubernetes 1.33, its CRDs compared with crds/, and the
+//! wiring of values into the Deployment, RBAC and Services read off the rendered objects.
+
+#[path = "support/helm.rs"]
+mod helm;
+
+use helm::{Release, Rendered, Validation};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const NAMESPACE: &str = "ops";
+
+/// The values files CI renders, one per supported shape of install.
+fn ci_values_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(helm::chart_dir().join("ci"))
+        .expect("charts/consul-peering-operator/ci")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn render(set: Value) -> Rendered {
+    helm::render(&Release::new(NAMESPACE).set(set)).unwrap_or_else(|e| panic!("render failed: {e}"))
+}
+
+fn render_file(name: &str) -> Rendered {
+    let release = Release::new(NAMESPACE).values_file(helm::chart_dir().join("ci").join(name));
+    helm::render(&release).unwrap_or_else(|e| panic!("render of {name} failed: {e}"))
+}
+
+fn container(rendered: &Rendered) -> &Value {
+    let pod = &rendered.one("Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"].as_array().unwrap().len(), 1);
+    &pod["containers"][0]
+}
+
+/// The container's environment as name → value (or name → valueFrom as JSON text).
+fn env(rendered: &Rendered) -> BTreeMap<String, String> {
+    container(rendered)["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let value = match e.get("value") {
+                Some(v) => v.as_str().unwrap().to_string(),
+                None => e["valueFrom"].to_string(),
+            };
+            (e["name"].as_str().unwrap().to_string(), value)
+        })
+        .collect()
+}
+
+fn args(rendered: &Rendered) -> Vec<&str> {
+    container(rendered)["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
+}
+
+fn rules(role: &Value) -> Vec<(Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
+    let strings = |v: &Value| -> Vec<String> {
+        let mut s: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
+        s.sort();
+        s
+    };
+    role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                strings(&r["apiGroups"]),
+                strings(&r["resources"]),
+                strings(&r["verbs"]),
+                strings(&r["resourceNames"]),
+            )
+        })
+        .collect()
+}
+
+/// The mounted file behind an env var: (Secret name, key in the Secret) of the volume mounted over its path.
+fn secret_file_of(rendered: &Rendered, env_name: &str) -> (String, String) {
+    let path = env(rendered)
+        .get(env_name)
+        .unwrap_or_else(|| panic!("{env_name} is not set"))
+        .clone();
+    let pod = &rendered.one("Deployment")["spec"]["template"]["spec"];
+    let mount = container(rendered)["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| path.starts_with(&format!("{}/", m["mountPath"].as_str().unwrap())))
+        .unwrap_or_else(|| panic!("{env_name}={path} is not under any volume mount"));
+    assert_eq!(mount["readOnly"], true);
+    assert!(
+        mount.get("subPath").is_none(),
+        "subPath mounts never see Secret updates"
+    );
+    let file = &path[mount["mountPath"].as_str().unwrap().len() + 1..];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let item = volume["secret"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == file)
+        .unwrap();
+    (
+        volume["secret"]["secretName"].as_str().unwrap().to_string(),
+        item["key"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn every_ci_values_file_lints_clean_and_renders_objects_valid_for_kubernetes_1_33() {
+    let files = ci_values_files();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "default-values.yaml",
+        "namespaced-values.yaml",
+        "tls-acl-values.yaml",
+        "ha-values.yaml",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "ci/{expected} is missing: {names:?}"
+        );
+    }
+    for file in files {
+        let release = Release::new(NAMESPACE).values_file(&file);
+        // Strict lint turns warnings into failures; info ("icon is recommended") is not a finding.
+        let findings: Vec<_> = helm::lint(&release)
+            .into_iter()
+            .filter(|m| m.severity >= 2)
+            .collect();
+        assert!(
+            findings.is_empty(),
+            "{}: helm lint --strict: {findings:#?}",
+            file.display()
+        );
+
+        let rendered = helm::render(&release).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let objects: Vec<&Value> = rendered
+            .crds
+            .iter()
+            .flat_map(|m| &m.objects)
+            .chain(rendered.objects())
+            .collect();
+        rendered.one("Deployment");
+        for (object, result) in objects.iter().zip(helm::validate(&objects)) {
+            let what = format!(
+                "{} {} {}",
+                file.display(),
+                object["kind"],
+                object["metadata"]["name"]
+            );
+            match result {
+                Validation::Valid => {}
+                // The Prometheus Operator's ServiceMonitor is a custom resource, not part of Kubernetes, so
+                // kubernetes-validate has no schema for it; servicemonitor_selects_the_metrics_service checks it.
+                Validation::NoSchema if object["kind"] == "ServiceMonitor" => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn values_schema_and_templates_refuse_bad_values() {
+    let refused = |set: Value, expected: &str| {
+        let err = helm::render(&Release::new(NAMESPACE).set(set.clone()))
+            .err()
+            .unwrap_or_else(|| panic!("{set} was accepted"));
+        assert!(
+            err.contains(expected),
+            "{set}: expected {expected:?} in: {err}"
+        );
+    };
+    refused(
+        json!({"replicas": 2}),
+        "additional properties 'replicas' not allowed",
+    );
+    refused(json!({"logFormat": "xml"}), "logFormat");
+    refused(
+        json!({"consul": {"tls": {"enabled": true, "ca": "x"}}}),
+        "additional properties 'ca' not allowed",
+    );
+    refused(json!({"consul": {"address": ""}}), "address");
+    refused(json!({"consul": {"address": "consul:8500/v1"}}), "address");
+    refused(json!({"watchNamespace": "Team_A"}), "watchNamespace");
+    refused(json!({"pdb": {"minAvailable": "half"}}), "minAvailable");
+    refused(
+        json!({"consul": {"tls": {"caSecret": {"name": "consul-ca-cert"}}}}),
+        "only apply with consul.tls.enabled=true",
+    );
+    refused(
+        json!({"consul": {"address": "http://consul:8500", "tls": {"enabled": true}}}),
+        "consul.address starts with http://",
+    );
+}
+
+#[test]
+fn chart_crds_equal_the_generated_crds_byte_for_byte() {
+    let read_dir = |dir: PathBuf| -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let generated = read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds"));
+    let chart = read_dir(helm::chart_dir().join("crds"));
+    assert!(!generated.is_empty(), "crds/ holds no CRD");
+    assert_eq!(
+        chart.keys().collect::<Vec<_>>(),
+        generated.keys().collect::<Vec<_>>(),
+        "charts/consul-peering-operator/crds/ and crds/ hold different files: copy crds/* into the chart"
+    );
+    for (name, bytes) in &generated {
+        assert!(
+            chart[name] == *bytes,
+            "charts/consul-peering-operator/crds/{name} differs from crds/{name}: copy it"
+        );
+    }
+    // Helm installs them as they are: both kinds of the consulpeering.io group.
+    let rendered = render(json!({}));
+    let kinds: Vec<_> = rendered
+        .crds
+        .iter()
+        .flat_map(|m| &m.objects)
+        .map(|o| o["spec"]["names"]["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"PeeringAcceptor") && kinds.contains(&"PeeringDialer"),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn every_object_carries_the_standard_labels_and_lives_in_the_release_namespace() {
+    for file in ci_values_files() {
+        let rendered = helm::render(&Release::new(NAMESPACE).values_file(&file)).unwrap();
+        for object in rendered.objects() {
+            let what = format!(
+                "{} {} {}",
+                file.display(),
+                object["kind"],
+                object["metadata"]["name"]
+            );
+            let labels = &object["metadata"]["labels"];
+            assert_eq!(
+                labels["app.kubernetes.io/name"], "consul-peering-operator",
+                "{what}"
+            );
+            assert_eq!(
+                labels["app.kubernetes.io/instance"],
+                helm::RELEASE_NAME,
+                "{what}"
+            );
+            assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm", "{what}");
+            assert!(labels["app.kubernetes.io/version"].is_string(), "{what}");
+            assert!(
+                labels["helm.sh/chart"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("consul-peering-operator-"),
+                "{what}"
+            );
+            let cluster_scoped = matches!(
+                object["kind"].as_str().unwrap(),
+                "ClusterRole" | "ClusterRoleBinding"
+            );
+            let namespace = object["metadata"]["namespace"].as_str();
+            if cluster_scoped {
+                assert_eq!(namespace, None, "{what}");
+            } else {
+                // Only the namespaced-mode Role and RoleBinding live in the watched namespace.
+                let expected = match object["metadata"]["name"].as_str().unwrap() {
+                    name if name.ends_with("-leader-election") => NAMESPACE,
+                    _ if matches!(object["kind"].as_str().unwrap(), "Role" | "RoleBinding") => {
+                        "team-a"
+                    }
+                    _ => NAMESPACE,
+                };
+                assert_eq!(namespace, Some(expected), "{what}");
+            }
+        }
+        // The Deployment selects its own pods, and the metrics Service selects the same pods.
+        let deployment = rendered.one("Deployment");
+        let pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+            .as_object()
+            .unwrap();
+        let selected = |selector: &Value| {
+            selector
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| pod_labels.get(k) == Some(v))
+        };
+        assert!(selected(&deployment["spec"]["selector"]["matchLabels"]));
+        assert!(selected(&rendered.one("Service")["spec"]["selector"]));
+    }
+}
+
+#[test]
+fn pod_runs_non_root_read_only_without_capabilities_and_probes_the_listen_port() {
+    let rendered = render(json!({}));
+    let deployment = rendered.one("Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let c = container(&rendered);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["runAsUser"], 65532,
+        "the distroless nonroot UID of the image"
+    );
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert!(c["securityContext"]["capabilities"].get("add").is_none());
+
+    // The ServiceAccount gives no token to pods by default; the operator pod asks for it (it needs the API).
+    assert_eq!(
+        rendered.one("ServiceAccount")["automountServiceAccountToken"],
+        false
+    );
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    assert_eq!(
+        pod["serviceAccountName"],
+        rendered.one("ServiceAccount")["metadata"]["name"]
+    );
+
+    // Probes hit /healthz and /readyz on the port the operator is told to listen on.
+    let env = env(&rendered);
+    let listen_port: u64 = env["LISTEN_ADDR"]
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let port = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["containerPort"] == listen_port)
+        .unwrap();
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], port["name"]);
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], port["name"]);
+    assert_eq!(
+        env["POD_NAMESPACE"],
+        json!({"fieldRef": {"fieldPath": "metadata.namespace"}}).to_string()
+    );
+    assert_eq!(
+        c["image"], "consul-peering-operator:0.1.0",
+        "the tag defaults to the chart's appVersion"
+    );
+    assert_eq!(args(&rendered), ["run"]);
+    assert_eq!(env["RUST_LOG"], "info");
+    assert_eq!(env["LOG_FORMAT"], "json");
+    assert_eq!(env["CONSUL_HTTP_ADDR"], "consul-server.consul.svc:8500");
+
+    // The metrics Service forwards to that port.
+    let service = rendered.one("Service");
+    assert_eq!(service["spec"]["ports"][0]["name"], "metrics");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], port["name"]);
+}
+
+#[test]
+fn default_install_is_cluster_wide_single_replica_without_leader_election() {
+    let rendered = render_file("default-values.yaml");
+    let deployment = rendered.one("Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    // Without a lease, an upgrade must stop the old pod before starting the new one.
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    assert!(!args(&rendered).contains(&"--leader-elect"));
+    assert!(!env(&rendered).contains_key("WATCH_NAMESPACE"));
+    assert_eq!(
+        rendered.of_kind("Role").count(),
+        0,
+        "no lease Role without leader election"
+    );
+    assert_eq!(rendered.of_kind("PodDisruptionBudget").count(), 0);
+    assert_eq!(rendered.of_kind("ServiceMonitor").count(), 0);
+
+    let role = rendered.one("ClusterRole");
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        rules(role),
+        vec![
+            (
+                s(&["consulpeering.io"]),
+                s(&["peeringacceptors", "peeringdialers"]),
+                s(&["get", "list", "patch", "watch"]),
+                vec![]
+            ),
+            (
+                s(&["consulpeering.io"]),
+                s(&["peeringacceptors/status", "peeringdialers/status"]),
+                s(&["get", "patch"]),
+                vec![]
+            ),
+            (
+                s(&[""]),
+                s(&["secrets"]),
+                s(&["create", "delete", "get", "list", "patch", "watch"]),
+                vec![]
+            ),
+            (s(&[""]), s(&["events"]), s(&["create", "patch"]), vec![]),
+            (
+                s(&["events.k8s.io"]),
+                s(&["events"]),
+                s(&["create", "patch"]),
+                vec![]
+            ),
+        ]
+    );
+    let binding = rendered.one("ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": rendered.one("ServiceAccount")["metadata"]["name"], "namespace": NAMESPACE}])
+    );
+}
+
+#[test]
+fn namespaced_mode_grants_a_role_in_the_watched_namespace_only() {
+    let rendered = render_file("namespaced-values.yaml");
+    assert_eq!(rendered.of_kind("ClusterRole").count(), 0);
+    assert_eq!(rendered.of_kind("ClusterRoleBinding").count(), 0);
+    let role = rendered.one("Role");
+    let binding = rendered.one("RoleBinding");
+    assert_eq!(role["metadata"]["namespace"], "team-a");
+    assert_eq!(binding["metadata"]["namespace"], "team-a");
+    assert_eq!(
+        binding["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]})
+    );
+    assert_eq!(
+        binding["subjects"][0]["namespace"], NAMESPACE,
+        "the operator's account lives in the release namespace"
+    );
+    // The same rules as the cluster-wide install, only scoped.
+    let cluster_wide = render(json!({}));
+    assert_eq!(rules(role), rules(cluster_wide.one("ClusterRole")));
+
+    let env = env(&rendered);
+    assert_eq!(env["WATCH_NAMESPACE"], "team-a");
+    assert_eq!(env["CONSUL_PARTITION"], "team-a");
+    assert_eq!(
+        env["CONSUL_HTTP_ADDR"],
+        "http://consul-server.consul.svc.cluster.local:8500"
+    );
+    assert_eq!(env["LOG_FORMAT"], "text");
+    assert_eq!(env["RUST_LOG"], "info,consul_peering_operator=debug");
+    assert!(
+        rendered.notes.contains("watches namespace team-a only"),
+        "{}",
+        rendered.notes
+    );
+}
+
+#[test]
+fn tls_and_acl_token_come_from_existing_secrets_mounted_as_files() {
+    let rendered = render_file("tls-acl-values.yaml");
+    let env = env(&rendered);
+    assert_eq!(
+        env["CONSUL_HTTP_ADDR"], "https://consul-server.consul.svc:8501",
+        "TLS on: https:// is added"
+    );
+    assert_eq!(env["CONSUL_TLS_SERVER_NAME"], "server.dc1.consul");
+    assert_eq!(
+        secret_file_of(&rendered, "CONSUL_HTTP_TOKEN_FILE"),
+        ("consul-peering-operator-acl-token".into(), "token".into())
+    );
+    assert_eq!(
+        secret_file_of(&rendered, "CONSUL_CACERT"),
+        ("consul-ca-cert".into(), "tls.crt".into())
+    );
+    let client = "consul-peering-operator-client-cert".to_string();
+    assert_eq!(
+        secret_file_of(&rendered, "CONSUL_CLIENT_CERT"),
+        (client.clone(), "tls.crt".into())
+    );
+    assert_eq!(
+        secret_file_of(&rendered, "CONSUL_CLIENT_KEY"),
+        (client, "tls.key".into())
+    );
+    assert!(
+        !env.contains_key("CONSUL_HTTP_TOKEN"),
+        "the token is never an env var"
+    );
+
+    let pod = &rendered.one("Deployment")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["imagePullSecrets"],
+        json!([{"name": "registry-credentials"}])
+    );
+    assert_eq!(
+        container(&rendered)["image"],
+        "registry.example.com/platform/consul-peering-operator:0.1.0"
+    );
+    assert_eq!(container(&rendered)["imagePullPolicy"], "Always");
+    // Only the fsGroup may read the token and the client key.
+    for volume in pod["volumes"].as_array().unwrap() {
+        if volume["name"] != "consul-ca" {
+            assert_eq!(volume["secret"]["defaultMode"], 0o440, "{volume}");
+        }
+    }
+
+    // Without those values nothing is mounted and no credential variable is set.
+    let plain = render(json!({}));
+    let plain_env = self::env(&plain);
+    assert!(
+        plain_env
+            .keys()
+            .all(|k| !k.starts_with("CONSUL_") || k == "CONSUL_HTTP_ADDR"),
+        "{plain_env:?}"
+    );
+    assert!(container(&plain).get("volumeMounts").is_none());
+}
+
+#[test]
+fn more_than_one_replica_turns_on_leader_election_with_a_lease_role_for_that_lease_only() {
+    let rendered = render_file("ha-values.yaml");
+    let deployment = rendered.one("Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    let args = args(&rendered);
+    assert_eq!(args[..2], ["run", "--leader-elect"]);
+    let lease = args[2]
+        .strip_prefix("--lease-name=")
+        .expect("--lease-name=NAME");
+
+    // The Lease lives in the release namespace: POD_NAMESPACE, and a Role there that can create leases and
+    // touch only this one.
+    let role = rendered.one("Role");
+    assert_eq!(role["metadata"]["namespace"], NAMESPACE);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        rules(role),
+        vec![
+            (
+                s(&["coordination.k8s.io"]),
+                s(&["leases"]),
+                s(&["create"]),
+                vec![]
+            ),
+            (
+                s(&["coordination.k8s.io"]),
+                s(&["leases"]),
+                s(&["get", "patch", "update"]),
+                s(&[lease])
+            ),
+        ]
+    );
+    let binding = rendered.one("RoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        rendered.one("ServiceAccount")["metadata"]["name"]
+    );
+
+    let pdb = rendered.one("PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert!(pdb["spec"].get("minAvailable").is_none());
+    assert_eq!(pdb["spec"]["selector"], deployment["spec"]["selector"]);
+
+    // Forced on with one replica (e.g. for overlap-free rolling updates) it is the same.
+    let forced = render(json!({"leaderElection": {"enabled": true, "leaseName": "my-lease"}}));
+    assert_eq!(
+        self::args(&forced),
+        ["run", "--leader-elect", "--lease-name=my-lease"]
+    );
+    assert_eq!(rules(forced.one("Role"))[1].3, s(&["my-lease"]));
+    // Percentages are IntOrString strings.
+    let pct = render(json!({"pdb": {"enabled": true, "minAvailable": "50%"}}));
+    assert_eq!(
+        pct.one("PodDisruptionBudget")["spec"]["minAvailable"],
+        "50%"
+    );
+}
+
+#[test]
+fn servicemonitor_selects_the_metrics_service() {
+    let rendered = render_file("ha-values.yaml");
+    let monitor = rendered.one("ServiceMonitor");
+    let service = rendered.one("Service");
+    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(
+        monitor["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    assert_eq!(
+        monitor["spec"]["namespaceSelector"]["matchNames"],
+        json!([NAMESPACE])
+    );
+    let labels = service["metadata"]["labels"].as_object().unwrap();
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "ServiceMonitor selector {k} does not match the Service"
+        );
+    }
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["port"], service["spec"]["ports"][0]["name"]);
+    assert_eq!(endpoint["path"], "/metrics");
+    assert_eq!(endpoint["interval"], "15s");
+}
