@@ -1,6 +1,7 @@
 //! consul-peering-operator: Consul cluster peering as Kubernetes resources.
 //!
 //! `crd` holds the API types (PeeringAcceptor, PeeringDialer) and the names the operator writes
-//! on Kubernetes objects.
+//! on Kubernetes objects; `cli` the commands of the binary other than the controller.
 
+pub mod cli;
 pub mod crd;
