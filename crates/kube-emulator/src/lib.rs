@@ -9,3 +9,26 @@ pub mod schema;
 pub mod ssa;
 pub mod strategic_merge;
 pub mod table;
+
+// The server.
+mod api;
+pub mod auth;
+mod controllers;
+mod discovery;
+mod ext;
+mod faults;
+mod http;
+mod kinds;
+mod registry;
+mod request;
+mod selectors;
+mod server;
+mod state;
+pub mod status;
+mod store;
+mod validation;
+mod watch;
+mod write;
+
+pub use auth::Rule;
+pub use server::{Config, KubeEmulator, RequestCount, run, start, start_with};

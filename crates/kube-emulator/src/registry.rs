@@ -1,0 +1,479 @@
+//! The kinds the server serves: the fixed built-in ones and those CustomResourceDefinitions
+//! add, with the per-kind rules the generic request handling needs.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::ext::Schema;
+use crate::resource::{PrinterColumn, ResourceKind};
+use crate::validation::NameRule;
+
+/// How stored objects are presented through a kind (two kinds may share one storage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Plain,
+    /// events.k8s.io/v1 Events, stored as core/v1 Events.
+    EventsV1,
+}
+
+/// A served kind plus the server-side rules attached to it.
+pub struct Served {
+    pub kind: ResourceKind,
+    /// Storage key shared by every view of the same objects, e.g. `/events`, `demo.example.com/gadgets`.
+    pub store: String,
+    pub view: View,
+    /// The compiled schema of a CRD version.
+    pub schema: Option<Arc<Schema>>,
+    /// Whether objects carry `metadata.generation`.
+    pub has_generation: bool,
+    /// Whether PUT without `metadata.resourceVersion` is allowed.
+    pub unconditional_update: bool,
+    pub name_rule: NameRule,
+    /// Field selectors besides `metadata.name` / `metadata.namespace`.
+    pub extra_field_selectors: &'static [&'static str],
+    /// Top-level fields of a built-in kind (for unknown-field detection); empty for CRDs.
+    pub known_fields: &'static [&'static str],
+}
+
+impl Served {
+    pub fn is_crd_kind(&self) -> bool {
+        self.kind.group == "apiextensions.k8s.io" && self.kind.plural == "customresourcedefinitions"
+    }
+    pub fn is_namespace_kind(&self) -> bool {
+        self.kind.group.is_empty() && self.kind.plural == "namespaces"
+    }
+    pub fn is_secret(&self) -> bool {
+        self.kind.group.is_empty() && self.kind.plural == "secrets"
+    }
+    pub fn is_configmap(&self) -> bool {
+        self.kind.group.is_empty() && self.kind.plural == "configmaps"
+    }
+    pub fn is_lease(&self) -> bool {
+        self.kind.group == "coordination.k8s.io" && self.kind.plural == "leases"
+    }
+    pub fn is_event(&self) -> bool {
+        self.store == "/events"
+    }
+
+    /// Field labels usable in a fieldSelector.
+    pub fn field_selectors(&self) -> Vec<&'static str> {
+        let mut v = vec!["metadata.name", "metadata.namespace"];
+        v.extend_from_slice(self.extra_field_selectors);
+        v
+    }
+}
+
+const ALL_VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+const META: [&str; 3] = ["apiVersion", "kind", "metadata"];
+
+#[allow(clippy::too_many_arguments)]
+fn builtin(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    short_names: &[&str],
+    namespaced: bool,
+    status_subresource: bool,
+    known_fields: &'static [&'static str],
+) -> Served {
+    let mut verbs: Vec<String> = ALL_VERBS.iter().map(|s| s.to_string()).collect();
+    if plural == "namespaces" {
+        verbs.retain(|v| v != "deletecollection");
+    }
+    let kind = ResourceKind {
+        group: group.to_string(),
+        version: version.to_string(),
+        kind: kind.to_string(),
+        list_kind: format!("{kind}List"),
+        plural: plural.to_string(),
+        singular: kind.to_lowercase(),
+        short_names: short_names.iter().map(|s| s.to_string()).collect(),
+        categories: Vec::new(),
+        namespaced,
+        status_subresource,
+        verbs,
+        schema: None,
+        printer_columns: Vec::new(),
+        custom: false,
+    };
+    Served {
+        store: format!("{group}/{plural}"),
+        kind,
+        view: View::Plain,
+        schema: None,
+        has_generation: false,
+        unconditional_update: true,
+        name_rule: NameRule::Subdomain,
+        extra_field_selectors: &[],
+        known_fields,
+    }
+}
+
+/// The built-in kinds, in discovery order.
+pub fn builtins() -> Vec<Served> {
+    let mut namespace = builtin(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        &["ns"],
+        false,
+        true,
+        &["apiVersion", "kind", "metadata", "spec", "status"],
+    );
+    namespace.name_rule = NameRule::Label;
+    namespace.extra_field_selectors = &["status.phase"];
+    let mut secret = builtin(
+        "",
+        "v1",
+        "Secret",
+        "secrets",
+        &[],
+        true,
+        false,
+        &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "data",
+            "stringData",
+            "type",
+            "immutable",
+        ],
+    );
+    secret.extra_field_selectors = &["type"];
+    let configmap = builtin(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        &["cm"],
+        true,
+        false,
+        &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "data",
+            "binaryData",
+            "immutable",
+        ],
+    );
+    let mut event = builtin(
+        "",
+        "v1",
+        "Event",
+        "events",
+        &["ev"],
+        true,
+        false,
+        &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "involvedObject",
+            "reason",
+            "message",
+            "source",
+            "firstTimestamp",
+            "lastTimestamp",
+            "count",
+            "type",
+            "eventTime",
+            "series",
+            "action",
+            "related",
+            "reportingComponent",
+            "reportingInstance",
+        ],
+    );
+    event.extra_field_selectors = &[
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ];
+    let service_account = builtin(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        &["sa"],
+        true,
+        false,
+        &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "secrets",
+            "imagePullSecrets",
+            "automountServiceAccountToken",
+        ],
+    );
+    let mut events_v1 = builtin(
+        "events.k8s.io",
+        "v1",
+        "Event",
+        "events",
+        &["ev"],
+        true,
+        false,
+        &[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "eventTime",
+            "series",
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason",
+            "regarding",
+            "related",
+            "note",
+            "type",
+            "deprecatedSource",
+            "deprecatedFirstTimestamp",
+            "deprecatedLastTimestamp",
+            "deprecatedCount",
+        ],
+    );
+    events_v1.store = "/events".to_string();
+    events_v1.view = View::EventsV1;
+    events_v1.extra_field_selectors = &[
+        "regarding.kind",
+        "regarding.namespace",
+        "regarding.name",
+        "regarding.uid",
+        "reason",
+        "reportingController",
+        "type",
+    ];
+    let mut lease = builtin(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        &[],
+        true,
+        false,
+        &["apiVersion", "kind", "metadata", "spec"],
+    );
+    lease.unconditional_update = false;
+    let mut crd = builtin(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        &["crd", "crds"],
+        false,
+        true,
+        &["apiVersion", "kind", "metadata", "spec", "status"],
+    );
+    crd.kind.categories = vec!["api-extensions".to_string()];
+    crd.has_generation = true;
+    crd.unconditional_update = false;
+    let _ = META;
+    vec![
+        configmap,
+        event,
+        namespace,
+        secret,
+        service_account,
+        events_v1,
+        lease,
+        crd,
+    ]
+}
+
+/// Kubernetes' version priority: GA before beta before alpha, higher numbers first, then
+/// everything else alphabetically.
+pub fn version_priority(a: &str, b: &str) -> std::cmp::Ordering {
+    fn key(v: &str) -> (u8, i64, i64, String) {
+        let parse = || -> Option<(u8, i64, i64)> {
+            let rest = v.strip_prefix('v')?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let major: i64 = digits.parse().ok()?;
+            let rest = &rest[digits.len()..];
+            if rest.is_empty() {
+                return Some((0, -major, 0));
+            }
+            let (level, rest) = if let Some(r) = rest.strip_prefix("beta") {
+                (1, r)
+            } else if let Some(r) = rest.strip_prefix("alpha") {
+                (2, r)
+            } else {
+                return None;
+            };
+            let minor: i64 = rest.parse().ok()?;
+            Some((level, -major, -minor))
+        };
+        match parse() {
+            Some((l, a, b)) => (l, a, b, String::new()),
+            None => (3, 0, 0, v.to_string()),
+        }
+    }
+    key(a).cmp(&key(b))
+}
+
+/// The served kinds of one CRD (one per served version), or why the CRD is unusable.
+pub fn crd_kinds(crd: &Value) -> Result<Vec<Served>, String> {
+    let spec = crd.get("spec").ok_or("spec missing")?;
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let group = s(spec, "group");
+    let names = spec.get("names").cloned().unwrap_or(Value::Null);
+    let kind = s(&names, "kind");
+    let plural = s(&names, "plural");
+    let mut singular = s(&names, "singular");
+    if singular.is_empty() {
+        singular = kind.to_lowercase();
+    }
+    let mut list_kind = s(&names, "listKind");
+    if list_kind.is_empty() {
+        list_kind = format!("{kind}List");
+    }
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let short_names = strings(names.get("shortNames"));
+    let categories = strings(names.get("categories"));
+    let namespaced = s(spec, "scope") != "Cluster";
+    let mut out = Vec::new();
+    let mut versions: Vec<&Value> = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    versions.sort_by(|a, b| version_priority(&s(a, "name"), &s(b, "name")));
+    for v in versions {
+        if v.get("served").and_then(Value::as_bool) != Some(true) {
+            continue;
+        }
+        let schema_value = v
+            .pointer("/schema/openAPIV3Schema")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let schema = Schema::compile(&schema_value)?;
+        let printer_columns = v
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .map(|cols| {
+                cols.iter()
+                    .map(|c| PrinterColumn {
+                        name: s(c, "name"),
+                        type_: s(c, "type"),
+                        format: c.get("format").and_then(Value::as_str).map(String::from),
+                        description: c
+                            .get("description")
+                            .and_then(Value::as_str)
+                            .map(String::from),
+                        priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0) as i32,
+                        json_path: s(c, "jsonPath"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let kind = ResourceKind {
+            group: group.clone(),
+            version: s(v, "name"),
+            kind: kind.clone(),
+            list_kind: list_kind.clone(),
+            plural: plural.clone(),
+            singular: singular.clone(),
+            short_names: short_names.clone(),
+            categories: categories.clone(),
+            namespaced,
+            status_subresource: v.pointer("/subresources/status").is_some(),
+            verbs: ALL_VERBS.iter().map(|s| s.to_string()).collect(),
+            schema: Some(schema_value),
+            printer_columns,
+            custom: true,
+        };
+        out.push(Served {
+            store: format!("{group}/{plural}"),
+            kind,
+            view: View::Plain,
+            schema: Some(Arc::new(schema)),
+            has_generation: true,
+            unconditional_update: false,
+            name_rule: NameRule::Subdomain,
+            extra_field_selectors: &[],
+            known_fields: &[],
+        });
+    }
+    Ok(out)
+}
+
+/// Everything currently served.
+#[derive(Default, Clone)]
+pub struct Registry {
+    pub kinds: Vec<Arc<Served>>,
+}
+
+impl Registry {
+    pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<Arc<Served>> {
+        self.kinds
+            .iter()
+            .find(|s| s.kind.group == group && s.kind.version == version && s.kind.plural == plural)
+            .cloned()
+    }
+
+    /// Whether any kind is served under this group/version.
+    pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
+        self.kinds
+            .iter()
+            .any(|s| s.kind.group == group && s.kind.version == version)
+    }
+
+    /// Some served view of a storage key (for GC and namespace cleanup).
+    pub fn by_store(&self, store: &str) -> Option<Arc<Served>> {
+        self.kinds
+            .iter()
+            .find(|s| s.store == store && s.view == View::Plain)
+            .cloned()
+    }
+
+    pub fn all_kinds(&self) -> Vec<ResourceKind> {
+        self.kinds.iter().map(|s| s.kind.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_order() {
+        let mut v = vec!["v1alpha1", "v2", "foo", "v1", "v1beta2", "v1beta1", "v10"];
+        v.sort_by(|a, b| version_priority(a, b));
+        assert_eq!(
+            v,
+            vec!["v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]
+        );
+    }
+}

@@ -1,0 +1,686 @@
+//! The write path every create, update, patch and apply goes through, and deletion: the
+//! server-side rules that decide what gets stored (status subresource, generation,
+//! finalizers, defaulting, pruning, validation, managedFields).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::ext;
+use crate::kinds;
+use crate::registry::{Served, View};
+use crate::state::{State, now};
+use crate::status::{ApiError, Cause, Details};
+use crate::store::ObjKey;
+use crate::validation::object_meta;
+
+/// `fieldValidation=` of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    /// PUT
+    Update,
+    /// Any PATCH (the patched object is the incoming object).
+    Patch,
+}
+
+/// One write as the handlers describe it.
+pub struct WriteReq<'a> {
+    pub served: &'a Arc<Served>,
+    pub op: Op,
+    /// URL namespace (None for cluster-scoped kinds or cluster-wide paths).
+    pub namespace: Option<&'a str>,
+    /// URL name (None for POST to a collection).
+    pub name: Option<&'a str>,
+    /// `Some("status")` for writes to /status.
+    pub subresource: Option<&'a str>,
+    pub manager: &'a str,
+    pub dry_run: bool,
+    pub validation: FieldValidation,
+    /// Set when managedFields were already computed (server-side apply).
+    pub applied: bool,
+}
+
+pub struct WriteOutcome {
+    /// The object as the client sees it (in the request's view).
+    pub object: Value,
+    pub created: bool,
+    pub warnings: Vec<String>,
+}
+
+/// The object of a stored value, as `served` presents it.
+pub fn present(served: &Served, stored: &Value) -> Value {
+    let mut obj = match served.view {
+        View::EventsV1 => kinds::event_to_v1(stored),
+        View::Plain => stored.clone(),
+    };
+    if let Some(o) = obj.as_object_mut() {
+        o.insert("apiVersion".into(), json!(served.kind.api_version()));
+        o.insert("kind".into(), json!(served.kind.kind));
+    }
+    obj
+}
+
+pub fn key_of(served: &Served, namespace: Option<&str>, name: &str) -> ObjKey {
+    let ns = if served.kind.namespaced {
+        namespace.unwrap_or("").to_string()
+    } else {
+        String::new()
+    };
+    (ns, name.to_string())
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn strip_meta(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+        m.remove("resourceVersion");
+    }
+    o
+}
+
+/// Everything but metadata and status, to decide whether generation moves.
+fn spec_part(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        for k in ["metadata", "status", "apiVersion", "kind"] {
+            m.remove(k);
+        }
+    }
+    o
+}
+
+/// Random suffix of generateName (5 characters from the real server's alphabet).
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+fn invalid(served: &Served, name: &str, causes: Vec<Cause>) -> ApiError {
+    ApiError::invalid(
+        &served.kind.group_kind(),
+        name,
+        &served.kind.group,
+        &served.kind.kind,
+        causes,
+    )
+}
+
+/// Checks that `namespace` exists and accepts new objects.
+pub fn check_namespace(
+    state: &State,
+    served: &Served,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let ns = state
+        .store
+        .get("/namespaces", &(String::new(), namespace.to_string()));
+    match ns {
+        None => Err(ApiError::not_found("", "namespaces", namespace)),
+        Some(ns) if ns.pointer("/metadata/deletionTimestamp").is_some() => {
+            let mut details = Details::of(name, &served.kind.group, &served.kind.plural);
+            details.causes.push(Cause::new(
+                "NamespaceTerminating",
+                "metadata.namespace",
+                format!("namespace {namespace} is being terminated"),
+            ));
+            Err(ApiError::new(
+                403,
+                "Forbidden",
+                format!(
+                    "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                    served.kind.group_resource()
+                ),
+            )
+            .with_details(details))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Runs one write. `old` is the stored object (None on create); `incoming` is the body (or
+/// the patched object) in the request's view.
+pub fn commit(
+    state: &mut State,
+    req: &WriteReq,
+    old: Option<Arc<Value>>,
+    mut incoming: Value,
+) -> Result<WriteOutcome, ApiError> {
+    let served = req.served;
+    let kind = &served.kind;
+    if !incoming.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {})",
+            kind.kind
+        )));
+    }
+    if !incoming.get("metadata").is_some_and(Value::is_object) {
+        incoming["metadata"] = json!({});
+    }
+    // Decode-time rules (400) and unknown fields, on the body as sent.
+    kinds::decode_checks(served, &incoming).map_err(ApiError::bad_request)?;
+    let mut unknown = kinds::unknown_metadata_fields(&incoming);
+    unknown.extend(kinds::unknown_builtin_fields(served, &incoming));
+    for path in &unknown {
+        remove_path(&mut incoming, path);
+    }
+    if let Some(schema) = &served.schema {
+        unknown.extend(
+            schema
+                .prune(&mut incoming)
+                .into_iter()
+                .map(|p| p.trim_start_matches('.').to_string()),
+        );
+    }
+    unknown.sort();
+    let mut warnings = Vec::new();
+    match req.validation {
+        FieldValidation::Strict if !unknown.is_empty() => {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|u| format!("unknown field \"{u}\""))
+                .collect();
+            return Err(kinds::cannot_handle(
+                &kind.kind,
+                &format!("strict decoding error: {}", list.join(", ")),
+            )
+            .with_version(&kind.version, &kind.kind));
+        }
+        FieldValidation::Warn => {
+            warnings.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")))
+        }
+        _ => {}
+    }
+    // Namespace in the body must match the URL.
+    let body_ns = meta_str(&incoming, "namespace").to_string();
+    if kind.namespaced {
+        if let Some(ns) = req.namespace {
+            if !body_ns.is_empty() && body_ns != ns {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+        }
+    }
+    let namespace = if kind.namespaced {
+        req.namespace.map(String::from).unwrap_or(body_ns)
+    } else {
+        String::new()
+    };
+    if let Some(url_name) = req.name {
+        let body_name = meta_str(&incoming, "name");
+        if !body_name.is_empty() && body_name != url_name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({url_name})"
+            )));
+        }
+    }
+    let mut new = match served.view {
+        View::EventsV1 => kinds::event_from_v1(&incoming),
+        View::Plain => incoming.clone(),
+    };
+    let time = now();
+    let created = old.is_none();
+    match &old {
+        None => {
+            if kind.namespaced {
+                check_namespace(state, served, &namespace, meta_str(&new, "name"))?;
+            }
+            let meta = new["metadata"]
+                .as_object_mut()
+                .expect("metadata is an object");
+            let name = meta
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let name = if let Some(url) = req.name {
+                url.to_string()
+            } else if name.is_empty() {
+                match meta.get("generateName").and_then(Value::as_str) {
+                    Some(prefix) if !prefix.is_empty() => format!("{prefix}{}", random_suffix()),
+                    _ => String::new(),
+                }
+            } else {
+                name
+            };
+            if !name.is_empty() {
+                meta.insert("name".into(), json!(name));
+            }
+            if kind.namespaced {
+                meta.insert("namespace".into(), json!(namespace));
+            } else {
+                meta.remove("namespace");
+            }
+            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+            meta.insert("creationTimestamp".into(), json!(time));
+            for k in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
+                meta.remove(k);
+            }
+            if served.has_generation {
+                meta.insert("generation".into(), json!(1));
+            } else {
+                meta.remove("generation");
+            }
+            if kind.status_subresource {
+                if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+        Some(old) => {
+            let sent_rv = meta_str(&incoming, "resourceVersion").to_string();
+            let old_rv = meta_str(old, "resourceVersion");
+            if sent_rv.is_empty() {
+                if req.op == Op::Update && !served.unconditional_update {
+                    return Err(ApiError::invalid(
+                        &kind.group_resource(),
+                        req.name.unwrap_or(""),
+                        &kind.group,
+                        &kind.plural,
+                        vec![Cause::invalid(
+                            "metadata.resourceVersion",
+                            &json!(0),
+                            "must be specified for an update",
+                        )],
+                    ));
+                }
+            } else if sent_rv != old_rv {
+                return Err(ApiError::conflict(
+                    &kind.group,
+                    &kind.plural,
+                    req.name.unwrap_or(""),
+                ));
+            }
+            if req.subresource == Some("status") {
+                // Only status changes through /status.
+                let status = new.get("status").cloned();
+                let mut merged = (**old).clone();
+                match status {
+                    Some(s) => merged["status"] = s,
+                    None => {
+                        merged.as_object_mut().map(|o| o.remove("status"));
+                    }
+                }
+                if req.applied {
+                    merged["metadata"]["managedFields"] = new
+                        .pointer("/metadata/managedFields")
+                        .cloned()
+                        .unwrap_or(json!([]));
+                }
+                new = merged;
+            } else if kind.status_subresource {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        new.as_object_mut().map(|o| o.remove("status"));
+                    }
+                }
+            }
+            let old_meta = old["metadata"].clone();
+            let meta = new["metadata"]
+                .as_object_mut()
+                .expect("metadata is an object");
+            for k in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
+                match old_meta.get(k) {
+                    Some(v) => meta.insert(k.into(), v.clone()),
+                    None => meta.remove(k),
+                };
+            }
+            meta.insert("resourceVersion".into(), json!(old_rv));
+            if old_meta.get("deletionTimestamp").is_some() {
+                let before: Vec<&Value> = old_meta
+                    .get("finalizers")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().collect())
+                    .unwrap_or_default();
+                let added: Vec<String> = meta
+                    .get("finalizers")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter(|f| !before.contains(f))
+                            .filter_map(Value::as_str)
+                            .map(|s| format!("{s:?}"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !added.is_empty() {
+                    return Err(invalid(
+                        served,
+                        req.name.unwrap_or(""),
+                        vec![Cause::forbidden(
+                            "metadata.finalizers",
+                            &format!(
+                                "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                                added.join(", ")
+                            ),
+                        )],
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(o) = new.as_object_mut() {
+        o.insert(
+            "apiVersion".into(),
+            json!(match served.view {
+                View::EventsV1 => "v1".to_string(),
+                View::Plain => kind.api_version(),
+            }),
+        );
+        o.insert("kind".into(), json!(kind.kind));
+    }
+    kinds::normalize(served, &mut new, old.as_deref());
+    if let Some(schema) = &served.schema {
+        schema.apply_defaults(&mut new);
+    }
+    let name = meta_str(&new, "name").to_string();
+    let mut causes = object_meta(&new["metadata"], served.name_rule);
+    if kind.namespaced && namespace.is_empty() {
+        causes.push(Cause::required("metadata.namespace", ""));
+    }
+    causes.extend(kinds::validate(
+        served,
+        &present(served, &new),
+        old.as_deref(),
+    ));
+    if let Some(schema) = &served.schema {
+        causes.extend(schema.validate(&new));
+    }
+    if !causes.is_empty() {
+        return Err(invalid(served, &name, causes));
+    }
+    if let Some(old) = &old {
+        if served.has_generation && spec_part(old) != spec_part(&new) {
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            new["metadata"]["generation"] = json!(g + 1);
+        }
+    }
+    if !req.applied {
+        ext::record_update(
+            kind,
+            old.as_deref(),
+            &mut new,
+            req.manager,
+            req.subresource,
+            &time,
+        );
+    }
+    if let Some(old) = &old {
+        if strip_meta(old) == strip_meta(&new) {
+            return Ok(WriteOutcome {
+                object: present(served, old),
+                created: false,
+                warnings,
+            });
+        }
+    }
+    let key = key_of(served, Some(&namespace), &name);
+    if !created && state.store.get(&served.store, &key).is_none() {
+        return Err(ApiError::not_found(&kind.group, &kind.plural, &name));
+    }
+    if created && state.store.get(&served.store, &key).is_some() {
+        return Err(ApiError::already_exists(&kind.group, &kind.plural, &name));
+    }
+    let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
+        && new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+    if finalized {
+        if let Some(m) = new["metadata"].as_object_mut() {
+            m.remove("finalizers");
+        }
+    }
+    if req.dry_run {
+        return Ok(WriteOutcome {
+            object: present(served, &new),
+            created,
+            warnings,
+        });
+    }
+    let object = if finalized {
+        state.store.remove(&served.store, &key);
+        present(served, &new)
+    } else {
+        present(served, &state.store.put(&served.store, key, new))
+    };
+    Ok(WriteOutcome {
+        object,
+        created,
+        warnings,
+    })
+}
+
+fn remove_path(obj: &mut Value, dotted: &str) {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    let mut cur = obj;
+    for p in &parts[..parts.len() - 1] {
+        match cur.get_mut(*p) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Some(o) = cur.as_object_mut() {
+        o.remove(parts[parts.len() - 1]);
+    }
+}
+
+trait WithVersion {
+    fn with_version(self, version: &str, kind: &str) -> Self;
+}
+
+impl WithVersion for ApiError {
+    /// The real message names the served version (`Gadget in version "v1"`).
+    fn with_version(mut self, version: &str, kind: &str) -> Self {
+        self.message = self.message.replacen(
+            &format!("{kind} in version \"v1\""),
+            &format!("{kind} in version \"{version}\""),
+            1,
+        );
+        self
+    }
+}
+
+/// How a DELETE asks dependents to be handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagation {
+    Foreground,
+    Background,
+    Orphan,
+}
+
+pub struct DeleteReq<'a> {
+    pub served: &'a Arc<Served>,
+    pub key: ObjKey,
+    pub propagation: Option<Propagation>,
+    pub precondition_uid: Option<String>,
+    pub precondition_rv: Option<String>,
+    pub dry_run: bool,
+}
+
+pub enum Deleted {
+    /// Removed; the last state.
+    Gone(Arc<Value>),
+    /// Kept by finalizers, now carrying deletionTimestamp.
+    Terminating(Value),
+}
+
+const FOREGROUND: &str = "foregroundDeletion";
+const ORPHAN: &str = "orphan";
+pub const CRD_CLEANUP: &str = "customresourcecleanup.apiextensions.k8s.io";
+
+/// Deletes one object like the real registry: preconditions, finalizers, propagation.
+pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
+    let served = req.served;
+    let kind = &served.kind;
+    let name = req.key.1.clone();
+    let Some(old) = state.store.get(&served.store, &req.key) else {
+        return Err(ApiError::not_found(&kind.group, &kind.plural, &name));
+    };
+    let precondition_failed = |what: &str, wanted: &str, actual: &str, tail: &str| {
+        ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the {what} in the precondition ({wanted}) does not match the {what} in record ({actual}). {tail}",
+                kind.group_kind()
+            ),
+        )
+        .with_details(Details::of(&name, &kind.group, &kind.kind))
+    };
+    if let Some(uid) = &req.precondition_uid {
+        let actual = meta_str(&old, "uid");
+        if uid != actual {
+            return Err(precondition_failed(
+                "UID",
+                uid,
+                actual,
+                "The object might have been deleted and then recreated",
+            ));
+        }
+    }
+    if let Some(rv) = &req.precondition_rv {
+        let actual = meta_str(&old, "resourceVersion");
+        if rv != actual {
+            return Err(precondition_failed(
+                "ResourceVersion",
+                rv,
+                actual,
+                "The object might have been modified",
+            ));
+        }
+    }
+    let mut obj = (*old).clone();
+    let mut finalizers: Vec<String> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let before = finalizers.clone();
+    let set = |f: &mut Vec<String>, name: &str, on: bool| {
+        f.retain(|x| x != name);
+        if on {
+            f.push(name.to_string());
+        }
+    };
+    match req.propagation {
+        Some(Propagation::Foreground) => {
+            set(&mut finalizers, ORPHAN, false);
+            set(&mut finalizers, FOREGROUND, true);
+        }
+        Some(Propagation::Orphan) => {
+            set(&mut finalizers, FOREGROUND, false);
+            set(&mut finalizers, ORPHAN, true);
+        }
+        Some(Propagation::Background) => {
+            set(&mut finalizers, FOREGROUND, false);
+            set(&mut finalizers, ORPHAN, false);
+        }
+        None => {}
+    }
+    let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+    if !already_deleting && served.is_crd_kind() && !finalizers.iter().any(|f| f == CRD_CLEANUP) {
+        finalizers.push(CRD_CLEANUP.to_string());
+    }
+    let namespace_terminates = served.is_namespace_kind();
+    if finalizers.is_empty() && !namespace_terminates {
+        if req.dry_run {
+            return Ok(Deleted::Gone(old));
+        }
+        let gone = state
+            .store
+            .remove(&served.store, &req.key)
+            .expect("object present under the lock");
+        return Ok(Deleted::Gone(gone));
+    }
+    if already_deleting && finalizers == before {
+        return Ok(Deleted::Terminating(present(served, &old)));
+    }
+    let meta = obj["metadata"]
+        .as_object_mut()
+        .expect("stored objects have metadata");
+    if finalizers.is_empty() {
+        meta.remove("finalizers");
+    } else {
+        meta.insert("finalizers".into(), json!(finalizers));
+    }
+    if !already_deleting {
+        let time = now();
+        meta.insert("deletionTimestamp".into(), json!(time));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+        if served.has_generation {
+            let g = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+            meta.insert("generation".into(), json!(g + 1));
+        }
+        if namespace_terminates {
+            obj["status"] = json!({"phase": "Terminating"});
+        }
+        if served.is_crd_kind() {
+            if let Some(conds) = obj
+                .pointer_mut("/status/conditions")
+                .and_then(Value::as_array_mut)
+            {
+                conds.push(kinds::crd_terminating_condition(&time));
+            }
+        }
+    }
+    if req.dry_run {
+        return Ok(Deleted::Terminating(present(served, &obj)));
+    }
+    let stored = state.store.put(&served.store, req.key.clone(), obj);
+    Ok(Deleted::Terminating(present(served, &stored)))
+}
+
+/// The 200 `Status` a DELETE answers when the object is gone.
+pub fn success_status(served: &Served, gone: &Value) -> Value {
+    let mut details = serde_json::Map::new();
+    details.insert("name".into(), json!(meta_str(gone, "name")));
+    if !served.kind.group.is_empty() {
+        details.insert("group".into(), json!(served.kind.group));
+    }
+    details.insert("kind".into(), json!(served.kind.plural));
+    details.insert("uid".into(), json!(meta_str(gone, "uid")));
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
