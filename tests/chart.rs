@@ -63,27 +63,47 @@ fn args(rendered: &Rendered) -> Vec<&str> {
         .collect()
 }
 
-fn rules(role: &Value) -> Vec<(Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
-    let strings = |v: &Value| -> Vec<String> {
-        let mut s: Vec<String> = v
-            .as_array()
+/// One RBAC rule, lists sorted so that rules compare regardless of order within them.
+#[derive(Debug, PartialEq)]
+struct Rule {
+    api_groups: Vec<String>,
+    resources: Vec<String>,
+    verbs: Vec<String>,
+    resource_names: Vec<String>,
+}
+
+fn rule(api_groups: &[&str], resources: &[&str], verbs: &[&str], resource_names: &[&str]) -> Rule {
+    let sorted = |v: &[&str]| {
+        let mut v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        v.sort();
+        v
+    };
+    Rule {
+        api_groups: sorted(api_groups),
+        resources: sorted(resources),
+        verbs: sorted(verbs),
+        resource_names: sorted(resource_names),
+    }
+}
+
+fn rules(role: &Value) -> Vec<Rule> {
+    fn strings(v: &Value) -> Vec<&str> {
+        v.as_array()
             .into_iter()
             .flatten()
-            .map(|x| x.as_str().unwrap().to_string())
-            .collect();
-        s.sort();
-        s
-    };
+            .map(|x| x.as_str().unwrap())
+            .collect()
+    }
     role["rules"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| {
-            (
-                strings(&r["apiGroups"]),
-                strings(&r["resources"]),
-                strings(&r["verbs"]),
-                strings(&r["resourceNames"]),
+            rule(
+                &strings(&r["apiGroups"]),
+                &strings(&r["resources"]),
+                &strings(&r["verbs"]),
+                &strings(&r["resourceNames"]),
             )
         })
         .collect()
@@ -412,35 +432,29 @@ fn default_install_is_cluster_wide_single_replica_without_leader_election() {
     assert_eq!(rendered.of_kind("ServiceMonitor").count(), 0);
 
     let role = rendered.one("ClusterRole");
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert_eq!(
         rules(role),
-        vec![
-            (
-                s(&["consulpeering.io"]),
-                s(&["peeringacceptors", "peeringdialers"]),
-                s(&["get", "list", "patch", "watch"]),
-                vec![]
+        [
+            rule(
+                &["consulpeering.io"],
+                &["peeringacceptors", "peeringdialers"],
+                &["get", "list", "watch", "patch"],
+                &[]
             ),
-            (
-                s(&["consulpeering.io"]),
-                s(&["peeringacceptors/status", "peeringdialers/status"]),
-                s(&["get", "patch"]),
-                vec![]
+            rule(
+                &["consulpeering.io"],
+                &["peeringacceptors/status", "peeringdialers/status"],
+                &["get", "patch"],
+                &[]
             ),
-            (
-                s(&[""]),
-                s(&["secrets"]),
-                s(&["create", "delete", "get", "list", "patch", "watch"]),
-                vec![]
+            rule(
+                &[""],
+                &["secrets"],
+                &["get", "list", "watch", "create", "patch", "delete"],
+                &[]
             ),
-            (s(&[""]), s(&["events"]), s(&["create", "patch"]), vec![]),
-            (
-                s(&["events.k8s.io"]),
-                s(&["events"]),
-                s(&["create", "patch"]),
-                vec![]
-            ),
+            rule(&[""], &["events"], &["create", "patch"], &[]),
+            rule(&["events.k8s.io"], &["events"], &["create", "patch"], &[]),
         ]
     );
     let binding = rendered.one("ClusterRoleBinding");
@@ -565,21 +579,15 @@ fn more_than_one_replica_turns_on_leader_election_with_a_lease_role_for_that_lea
     // touch only this one.
     let role = rendered.one("Role");
     assert_eq!(role["metadata"]["namespace"], NAMESPACE);
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert_eq!(
         rules(role),
-        vec![
-            (
-                s(&["coordination.k8s.io"]),
-                s(&["leases"]),
-                s(&["create"]),
-                vec![]
-            ),
-            (
-                s(&["coordination.k8s.io"]),
-                s(&["leases"]),
-                s(&["get", "patch", "update"]),
-                s(&[lease])
+        [
+            rule(&["coordination.k8s.io"], &["leases"], &["create"], &[]),
+            rule(
+                &["coordination.k8s.io"],
+                &["leases"],
+                &["get", "update", "patch"],
+                &[lease]
             ),
         ]
     );
@@ -601,7 +609,7 @@ fn more_than_one_replica_turns_on_leader_election_with_a_lease_role_for_that_lea
         self::args(&forced),
         ["run", "--leader-elect", "--lease-name=my-lease"]
     );
-    assert_eq!(rules(forced.one("Role"))[1].3, s(&["my-lease"]));
+    assert_eq!(rules(forced.one("Role"))[1].resource_names, ["my-lease"]);
     // Percentages are IntOrString strings.
     let pct = render(json!({"pdb": {"enabled": true, "minAvailable": "50%"}}));
     assert_eq!(
