@@ -4,4 +4,6 @@
 //! on Kubernetes objects; `cli` the commands of the binary other than the controller.
 
 pub mod cli;
+pub mod controller;
 pub mod crd;
+pub mod telemetry;
