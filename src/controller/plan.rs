@@ -275,7 +275,12 @@ mod tests {
         );
         for state in ["PENDING", "ESTABLISHING", "ACTIVE", "FAILING", "TERMINATED"] {
             assert_eq!(
-                plan_acceptor(&desired(), Some(&issued), Some(&present("id-1", state)), true),
+                plan_acceptor(
+                    &desired(),
+                    Some(&issued),
+                    Some(&present("id-1", state)),
+                    true
+                ),
                 AcceptorPlan::UpToDate,
                 "{state}"
             );
@@ -288,7 +293,12 @@ mod tests {
         let mut rotated = desired();
         rotated.version = 1;
         assert_eq!(
-            plan_acceptor(&rotated, Some(&issued), Some(&present("id-1", "ACTIVE")), true),
+            plan_acceptor(
+                &rotated,
+                Some(&issued),
+                Some(&present("id-1", "ACTIVE")),
+                true
+            ),
             AcceptorPlan::Generate(Cause::Rotation)
         );
         assert_eq!(
@@ -296,7 +306,12 @@ mod tests {
             AcceptorPlan::Generate(Cause::PeeringGone)
         );
         assert_eq!(
-            plan_acceptor(&desired(), Some(&issued), Some(&present("id-2", "PENDING")), true),
+            plan_acceptor(
+                &desired(),
+                Some(&issued),
+                Some(&present("id-2", "PENDING")),
+                true
+            ),
             AcceptorPlan::Generate(Cause::PeeringGone)
         );
         for change in [
@@ -345,7 +360,12 @@ mod tests {
         let mut moved = desired();
         moved.key = "token".into();
         assert_eq!(
-            plan_acceptor(&moved, Some(&issued), Some(&present("id-1", "ACTIVE")), true),
+            plan_acceptor(
+                &moved,
+                Some(&issued),
+                Some(&present("id-1", "ACTIVE")),
+                true
+            ),
             AcceptorPlan::MoveToken
         );
     }

@@ -80,7 +80,10 @@ mod tests {
         health.set_leader_state(LeaderState::Standby);
         assert!(health.readiness().0, "a standby is ready to take over");
         health.set_leader_state(LeaderState::Leading);
-        assert!(!health.readiness().0, "a new leader is not ready until synced");
+        assert!(
+            !health.readiness().0,
+            "a new leader is not ready until synced"
+        );
         health.set_caches_synced(true);
         assert_eq!(health.readiness(), (true, "leading: caches synced"));
 

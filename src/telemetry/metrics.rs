@@ -74,24 +74,30 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("consul_peering_operator");
         let reconciles = Family::<ControllerLabels, Counter>::default();
-        registry.register("reconciles", "Reconciles run, by controller", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles run, by controller",
+            reconciles.clone(),
+        );
         let reconcile_failures = Family::<FailureLabels, Counter>::default();
         registry.register(
             "reconcile_failures",
             "Reconciles that ended in an error, by controller and reason",
             reconcile_failures.clone(),
         );
-        let reconcile_duration = Family::<ControllerLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 2.0, 14))
-        });
+        let reconcile_duration =
+            Family::<ControllerLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 14))
+            });
         registry.register(
             "reconcile_duration_seconds",
             "Time one reconcile took, by controller",
             reconcile_duration.clone(),
         );
-        let consul_requests = Family::<ConsulRequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 2.0, 14))
-        });
+        let consul_requests =
+            Family::<ConsulRequestLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 14))
+            });
         registry.register(
             "consul_request_duration_seconds",
             "Consul HTTP API requests, by endpoint and response status",
