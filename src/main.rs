@@ -1,8 +1,10 @@
 //! The `consul-peering-operator` binary.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use consul_peering_operator::{cli, crd};
 
 #[derive(Parser)]
 #[command(
@@ -18,7 +20,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the PeeringAcceptor and PeeringDialer CustomResourceDefinitions as YAML.
-    Crds,
+    Crds {
+        /// Write one file per CRD into this directory instead of printing them.
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -26,15 +32,26 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
-        Command::Crds => match consul_peering_operator::crd::crds_yaml() {
-            Ok(yaml) => {
-                print!("{yaml}");
-                ExitCode::SUCCESS
+        Command::Crds { output_dir } => crds(output_dir),
+    }
+}
+
+fn crds(output_dir: Option<PathBuf>) -> ExitCode {
+    let result = match output_dir {
+        Some(dir) => cli::crds::write_crd_files(&dir).map(|paths| {
+            for path in paths {
+                eprintln!("wrote {}", path.display());
             }
-            Err(err) => {
-                eprintln!("Error rendering the CRDs: {err}");
-                ExitCode::FAILURE
-            }
-        },
+        }),
+        None => crd::crds_yaml()
+            .map(|yaml| print!("{yaml}"))
+            .map_err(std::io::Error::other),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error writing the CRDs: {err}");
+            ExitCode::FAILURE
+        }
     }
 }

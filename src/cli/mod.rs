@@ -1,0 +1,3 @@
+//! Commands of the binary other than the controller itself.
+
+pub mod crds;
