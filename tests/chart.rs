@@ -648,3 +648,39 @@ fn servicemonitor_selects_the_metrics_service() {
     assert_eq!(endpoint["path"], "/metrics");
     assert_eq!(endpoint["interval"], "15s");
 }
+
+#[test]
+fn granted_rules_follow_the_bindings_to_the_operator_service_account() {
+    // Cluster-wide: every rule of the ClusterRole, unscoped.
+    let cluster = render(json!({})).granted_rules();
+    assert_eq!(cluster.len(), 5, "{cluster:#?}");
+    assert!(cluster.iter().all(|r| r.namespace.is_none()));
+    let secrets = cluster.iter().find(|r| r.resources == ["secrets"]).unwrap();
+    let emulator_rule = secrets.to_emulator_rule();
+    assert_eq!(emulator_rule.groups, [""]);
+    assert!(emulator_rule.namespaces.is_empty());
+
+    // Namespaced with leader election: the watched namespace's Role plus the lease Role in the release namespace.
+    let scoped = render(json!({"watchNamespace": "team-a", "replicaCount": 2})).granted_rules();
+    let in_namespace = |ns: &str| {
+        scoped
+            .iter()
+            .filter(|r| r.namespace.as_deref() == Some(ns))
+            .count()
+    };
+    assert_eq!(
+        (
+            in_namespace("team-a"),
+            in_namespace(NAMESPACE),
+            scoped.len()
+        ),
+        (5, 2, 7),
+        "{scoped:#?}"
+    );
+    let lease = scoped
+        .iter()
+        .find(|r| !r.resource_names.is_empty())
+        .unwrap();
+    assert_eq!(lease.resources, ["leases"]);
+    assert_eq!(lease.to_emulator_rule().namespaces, [NAMESPACE]);
+}

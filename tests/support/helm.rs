@@ -2,8 +2,9 @@
 //! kubernetes-validate (through `helm_tool.py` in the venv of `pytools.rs`).
 //!
 //! Include it in a test crate with `#[path = "support/helm.rs"] mod helm;`, then e.g.
-//! `helm::render(&helm::Release::new("ops").set(json!({"watchNamespace": "team-a"})))?.objects()` gives the
-//! rendered objects (the RBAC rules among them).
+//! `helm::render(&helm::Release::new("ops").set(json!({"watchNamespace": "team-a"})))?` gives the rendered
+//! objects (`.objects()`, `.one("Deployment")`) and the RBAC rules the operator's ServiceAccount gets
+//! (`.granted_rules()`, convertible to the kube emulator's rules).
 
 #![allow(dead_code)] // each test crate that includes this file uses a different part of it
 
@@ -228,5 +229,99 @@ fn helm_tool(args: &[String], stdin: Option<&[u8]>) -> Result<Value, String> {
         })),
         Some(2) => Err(stderr),
         _ => panic!("helm_tool.py {args:?} failed ({}):\n{stderr}", out.status),
+    }
+}
+
+/// One RBAC rule granted to the operator's ServiceAccount, with where it applies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GrantedRule {
+    /// The RoleBinding's namespace; None for a ClusterRoleBinding (every namespace and cluster scope).
+    pub namespace: Option<String>,
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+    /// Empty = any name.
+    pub resource_names: Vec<String>,
+}
+
+impl GrantedRule {
+    /// The same rule for the emulator's RBAC, which has no resourceNames: a rule limited to names comes out
+    /// wider (any name), never narrower.
+    pub fn to_emulator_rule(&self) -> kube_emulator::Rule {
+        fn s(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let namespaces: Vec<&str> = self.namespace.as_deref().into_iter().collect();
+        kube_emulator::Rule::new(
+            &s(&self.verbs),
+            &s(&self.api_groups),
+            &s(&self.resources),
+            &namespaces,
+        )
+    }
+}
+
+impl Rendered {
+    /// Every rule that the rendered (Cluster)RoleBindings grant to the operator's ServiceAccount: what the
+    /// operator may do once installed.
+    pub fn granted_rules(&self) -> Vec<GrantedRule> {
+        let service_account = self.one("ServiceAccount");
+        let (sa_name, sa_namespace) = (
+            &service_account["metadata"]["name"],
+            &service_account["metadata"]["namespace"],
+        );
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut granted = Vec::new();
+        for binding in self
+            .of_kind("ClusterRoleBinding")
+            .chain(self.of_kind("RoleBinding"))
+        {
+            let binds_operator = binding["subjects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| {
+                    s["kind"] == "ServiceAccount"
+                        && s["name"] == *sa_name
+                        && s["namespace"] == *sa_namespace
+                });
+            if !binds_operator {
+                continue;
+            }
+            let namespace = binding["metadata"]["namespace"]
+                .as_str()
+                .map(str::to_string);
+            let role_ref = &binding["roleRef"];
+            let role = self
+                .objects()
+                .find(|o| {
+                    o["kind"] == role_ref["kind"]
+                        && o["metadata"]["name"] == role_ref["name"]
+                        && (o["kind"] == "ClusterRole"
+                            || o["metadata"]["namespace"].as_str() == namespace.as_deref())
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{} binds {role_ref}, which the chart does not render",
+                        binding["metadata"]["name"]
+                    )
+                });
+            for rule in role["rules"].as_array().into_iter().flatten() {
+                granted.push(GrantedRule {
+                    namespace: namespace.clone(),
+                    api_groups: strings(&rule["apiGroups"]),
+                    resources: strings(&rule["resources"]),
+                    verbs: strings(&rule["verbs"]),
+                    resource_names: strings(&rule["resourceNames"]),
+                });
+            }
+        }
+        granted
     }
 }
