@@ -38,6 +38,12 @@ pub mod reason {
     pub const KUBERNETES_ERROR: &str = "KubernetesError";
     /// The peering is gone or terminated on the other side.
     pub const PEERING_TERMINATED: &str = "PeeringTerminated";
+    /// Consul is deleting the peering; a new token or establish waits until it is gone.
+    pub const PEERING_DELETING: &str = "PeeringDeleting";
+    /// The peering's stream to the peer is failing (Consul state FAILING).
+    pub const PEERING_FAILING: &str = "PeeringFailing";
+    /// Dialer: established, waiting for the stream to the peer to come up.
+    pub const ESTABLISHING: &str = "Establishing";
     /// Delivered=True: the remote copy of the token Secret is current.
     pub const DELIVERED: &str = "Delivered";
     /// Delivered=False: the remote cluster could not be reached or refused the write.
