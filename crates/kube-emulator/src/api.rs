@@ -200,9 +200,10 @@ fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| {
-            ApiError::bad_request(format!(
+            ApiError::bad_request(
                 "invalid continue token: continue key is not valid: illegal base64 data"
-            ))
+                    .to_string(),
+            )
         })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!(
@@ -469,11 +470,11 @@ pub fn create(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     let opts = write_options(call, "CreateOptions", false)?;
     let body = parse_body(call)?;
     let mut state = shared.lock();
-    if let Some(name) = call.path.name.as_deref() {
-        if state.store.get(&call.served.store, &call.key()).is_some() {
-            let k = &call.served.kind;
-            return Err(ApiError::already_exists(&k.group, &k.plural, name));
-        }
+    if let Some(name) = call.path.name.as_deref()
+        && state.store.get(&call.served.store, &call.key()).is_some()
+    {
+        let k = &call.served.kind;
+        return Err(ApiError::already_exists(&k.group, &k.plural, name));
     }
     let req = WriteReq {
         served: &call.served,
@@ -626,7 +627,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         validation: opts.validation,
         applied: apply,
     };
-    let out = write::commit(&mut state, &req, old, patched).map_err(|e| patch_decode_error(e))?;
+    let out = write::commit(&mut state, &req, old, patched).map_err(patch_decode_error)?;
     if !opts.dry_run {
         after_write(shared, &mut state, served, &out.object);
     }
@@ -670,15 +671,17 @@ fn apply_conflict(live: Option<&Value>, conflicts: &[ext::Conflict]) -> ApiError
             None => format!("conflict with {manager:?}"),
         }
     };
-    let mut details = Details::default();
-    details.causes = conflicts
-        .iter()
-        .map(|c| Cause {
-            reason: "FieldManagerConflict".into(),
-            message: describe(&c.manager),
-            field: Some(c.field.clone()),
-        })
-        .collect();
+    let details = Details {
+        causes: conflicts
+            .iter()
+            .map(|c| Cause {
+                reason: "FieldManagerConflict".into(),
+                message: describe(&c.manager),
+                field: Some(c.field.clone()),
+            })
+            .collect(),
+        ..Details::default()
+    };
     ApiError::new(409, "Conflict", ext::conflict_message(conflicts)).with_details(details)
 }
 

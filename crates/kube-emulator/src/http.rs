@@ -444,10 +444,10 @@ fn non_resource(front: &Front, route: Route, accept: &str, query: &Query) -> Res
                         HeaderValue::from_static("public, immutable"),
                     );
                     h.insert(header::VARY, HeaderValue::from_static("Accept"));
-                    if let Some(hash) = query.value("hash") {
-                        if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
-                            h.insert(header::ETAG, v);
-                        }
+                    if let Some(hash) = query.value("hash")
+                        && let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\""))
+                    {
+                        h.insert(header::ETAG, v);
                     }
                     resp
                 }

@@ -16,16 +16,16 @@ pub fn decode_checks(served: &Served, obj: &Value) -> Result<(), String> {
     let cannot = |detail: String| {
         format!("{kind} in version \"v1\" cannot be handled as a {kind}: {detail}")
     };
-    if served.is_secret() {
-        if let Some(data) = obj.get("data").and_then(Value::as_object) {
-            for v in data.values() {
-                if let Some(s) = v.as_str() {
-                    if let Some(offset) = base64_error_offset(s) {
-                        return Err(cannot(format!(
-                            "illegal base64 data at input byte {offset}"
-                        )));
-                    }
-                }
+    if served.is_secret()
+        && let Some(data) = obj.get("data").and_then(Value::as_object)
+    {
+        for v in data.values() {
+            if let Some(s) = v.as_str()
+                && let Some(offset) = base64_error_offset(s)
+            {
+                return Err(cannot(format!(
+                    "illegal base64 data at input byte {offset}"
+                )));
             }
         }
     }
@@ -40,10 +40,10 @@ pub fn decode_checks(served: &Served, obj: &Value) -> Result<(), String> {
         &[]
     };
     for f in micro_fields {
-        if let Some(s) = obj.pointer(f).and_then(Value::as_str) {
-            if let Some(e) = micro_time_error(s) {
-                return Err(cannot(e));
-            }
+        if let Some(s) = obj.pointer(f).and_then(Value::as_str)
+            && let Some(e) = micro_time_error(s)
+        {
+            return Err(cannot(e));
         }
     }
     let time_fields: &[&str] = match (served.is_event(), served.view) {
@@ -55,10 +55,10 @@ pub fn decode_checks(served: &Served, obj: &Value) -> Result<(), String> {
         .iter()
         .chain(["/metadata/creationTimestamp"].iter())
     {
-        if let Some(s) = obj.pointer(f).and_then(Value::as_str) {
-            if let Some(e) = time_error(s) {
-                return Err(cannot(e));
-            }
+        if let Some(s) = obj.pointer(f).and_then(Value::as_str)
+            && let Some(e) = time_error(s)
+        {
+            return Err(cannot(e));
         }
     }
     Ok(())
@@ -298,22 +298,22 @@ pub fn validate(served: &Served, obj: &Value, old: Option<&Value>) -> Vec<Cause>
                 }
             }
         }
-        if let Some(old) = old {
-            if old.get("immutable").and_then(Value::as_bool) == Some(true) {
-                for field in ["data", "binaryData"] {
-                    if obj.get(field) != old.get(field) {
-                        causes.push(Cause::forbidden(
-                            field,
-                            "field is immutable when `immutable` is set",
-                        ));
-                    }
-                }
-                if obj.get("immutable") != old.get("immutable") {
+        if let Some(old) = old
+            && old.get("immutable").and_then(Value::as_bool) == Some(true)
+        {
+            for field in ["data", "binaryData"] {
+                if obj.get(field) != old.get(field) {
                     causes.push(Cause::forbidden(
-                        "immutable",
+                        field,
                         "field is immutable when `immutable` is set",
                     ));
                 }
+            }
+            if obj.get("immutable") != old.get("immutable") {
+                causes.push(Cause::forbidden(
+                    "immutable",
+                    "field is immutable when `immutable` is set",
+                ));
             }
         }
     }
@@ -332,10 +332,10 @@ pub fn validate(served: &Served, obj: &Value, old: Option<&Value>) -> Vec<Cause>
 fn secret_type_causes(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     let mut causes = Vec::new();
     let ty = obj.get("type").and_then(Value::as_str).unwrap_or("Opaque");
-    if let Some(old_ty) = old.and_then(|o| o.get("type")).and_then(Value::as_str) {
-        if old_ty != ty {
-            causes.push(Cause::invalid("type", &json!(ty), "field is immutable"));
-        }
+    if let Some(old_ty) = old.and_then(|o| o.get("type")).and_then(Value::as_str)
+        && old_ty != ty
+    {
+        causes.push(Cause::invalid("type", &json!(ty), "field is immutable"));
     }
     let has = |k: &str| {
         obj.pointer(&format!(

@@ -147,10 +147,10 @@ pub fn negotiate(accept: Option<&str>) -> Result<Wanted, ApiError> {
             .collect();
         let as_ = params.get("as").map(String::as_str);
         match (media.as_str(), as_) {
-            ("application/json", Some("Table")) => {
-                if params.get("g").map(String::as_str) == Some("meta.k8s.io") {
-                    return Ok(Wanted::Table);
-                }
+            ("application/json", Some("Table"))
+                if params.get("g").map(String::as_str) == Some("meta.k8s.io") =>
+            {
+                return Ok(Wanted::Table);
             }
             ("application/json", Some("PartialObjectMetadata" | "PartialObjectMetadataList")) => {
                 return Ok(Wanted::PartialMetadata);

@@ -234,9 +234,7 @@ fn parse_requirement(tokens: &[Token], pos: usize) -> Result<(Requirement, usize
         Some(Token::Gt) | Some(Token::Lt) => {
             let raw = ident(tokens, pos + 1).unwrap_or_default();
             let n: i64 = raw.parse().map_err(|_| {
-                parse_error(format!(
-                    "for 'Gt', 'Lt' operators, the value must be an integer"
-                ))
+                parse_error("for 'Gt', 'Lt' operators, the value must be an integer".to_string())
             })?;
             let op = if op_token == Some(&Token::Gt) {
                 Op::Greater(n)

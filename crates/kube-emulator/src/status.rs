@@ -99,7 +99,7 @@ pub struct ApiError {
     pub code: u16,
     pub reason: String,
     pub message: String,
-    pub details: Option<Details>,
+    pub details: Option<Box<Details>>,
     /// `Retry-After` header value.
     pub retry_after: Option<u64>,
     /// Answer `404 page not found` as text/plain instead of a Status.
@@ -135,7 +135,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: Details) -> ApiError {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -148,7 +148,7 @@ impl ApiError {
             status: "Failure",
             message: &self.message,
             reason: &self.reason,
-            details: self.details.as_ref(),
+            details: self.details.as_deref(),
             code: self.code,
         };
         serde_json::to_vec(&body).unwrap_or_default()

@@ -115,13 +115,13 @@ fn random_suffix() -> String {
 }
 
 fn invalid(served: &Served, name: &str, causes: Vec<Cause>) -> ApiError {
-    ApiError::invalid(
-        &served.kind.group_kind(),
-        name,
-        &served.kind.group,
-        &served.kind.kind,
-        causes,
-    )
+    // Both Event APIs validate the internal core Event, so neither names a group.
+    let (qualified, group) = if served.is_event() {
+        (served.kind.kind.clone(), "")
+    } else {
+        (served.kind.group_kind(), served.kind.group.as_str())
+    };
+    ApiError::invalid(&qualified, name, group, &served.kind.kind, causes)
 }
 
 /// Checks that `namespace` exists and accepts new objects.
@@ -212,14 +212,14 @@ pub fn commit(
     }
     // Namespace in the body must match the URL.
     let body_ns = meta_str(&incoming, "namespace").to_string();
-    if kind.namespaced {
-        if let Some(ns) = req.namespace {
-            if !body_ns.is_empty() && body_ns != ns {
-                return Err(ApiError::bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
-        }
+    if kind.namespaced
+        && let Some(ns) = req.namespace
+        && !body_ns.is_empty()
+        && body_ns != ns
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     let namespace = if kind.namespaced {
         req.namespace.map(String::from).unwrap_or(body_ns)
@@ -286,10 +286,10 @@ pub fn commit(
             } else {
                 meta.remove("generation");
             }
-            if kind.status_subresource {
-                if let Some(o) = new.as_object_mut() {
-                    o.remove("status");
-                }
+            if kind.status_subresource
+                && let Some(o) = new.as_object_mut()
+            {
+                o.remove("status");
             }
         }
         Some(old) => {
@@ -423,14 +423,15 @@ pub fn commit(
     if !causes.is_empty() {
         return Err(invalid(served, &name, causes));
     }
-    if let Some(old) = &old {
-        if served.has_generation && spec_part(old) != spec_part(&new) {
-            let g = old
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            new["metadata"]["generation"] = json!(g + 1);
-        }
+    if let Some(old) = &old
+        && served.has_generation
+        && spec_part(old) != spec_part(&new)
+    {
+        let g = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        new["metadata"]["generation"] = json!(g + 1);
     }
     if !req.applied {
         ext::record_update(
@@ -442,14 +443,14 @@ pub fn commit(
             &time,
         );
     }
-    if let Some(old) = &old {
-        if strip_meta(old) == strip_meta(&new) {
-            return Ok(WriteOutcome {
-                object: present(served, old),
-                created: false,
-                warnings,
-            });
-        }
+    if let Some(old) = &old
+        && strip_meta(old) == strip_meta(&new)
+    {
+        return Ok(WriteOutcome {
+            object: present(served, old),
+            created: false,
+            warnings,
+        });
     }
     let key = key_of(served, Some(&namespace), &name);
     if !created && state.store.get(&served.store, &key).is_none() {
@@ -463,10 +464,8 @@ pub fn commit(
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty);
-    if finalized {
-        if let Some(m) = new["metadata"].as_object_mut() {
-            m.remove("finalizers");
-        }
+    if finalized && let Some(m) = new["metadata"].as_object_mut() {
+        m.remove("finalizers");
     }
     if req.dry_run {
         return Ok(WriteOutcome {
@@ -657,13 +656,12 @@ pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
         if namespace_terminates {
             obj["status"] = json!({"phase": "Terminating"});
         }
-        if served.is_crd_kind() {
-            if let Some(conds) = obj
+        if served.is_crd_kind()
+            && let Some(conds) = obj
                 .pointer_mut("/status/conditions")
                 .and_then(Value::as_array_mut)
-            {
-                conds.push(kinds::crd_terminating_condition(&time));
-            }
+        {
+            conds.push(kinds::crd_terminating_condition(&time));
         }
     }
     if req.dry_run {
