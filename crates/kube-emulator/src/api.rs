@@ -578,11 +578,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     let patched = match patch_type {
         PatchType::Apply => {
             let applied = crate::request::parse_yaml(call.body, &kind.kind)?;
-            if !applied.is_object() {
-                return Err(ApiError::bad_request(
-                    "error decoding YAML: cannot unmarshal into an object",
-                ));
-            }
+            ext::check_applied(kind, &applied)?;
             let force = call.query.flag("force");
             let time = now();
             match ext::apply(
@@ -595,7 +591,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
                 &time,
             ) {
                 Ok(merged) => merged,
-                Err(conflicts) => return Err(apply_conflict(live.as_ref(), &conflicts)),
+                Err(conflicts) => return Err(apply_conflict(&conflicts)),
             }
         }
         _ => {
@@ -652,32 +648,14 @@ fn patch_decode_error(e: ApiError) -> ApiError {
     e
 }
 
-fn apply_conflict(live: Option<&Value>, conflicts: &[ext::Conflict]) -> ApiError {
-    let managed = live
-        .and_then(|l| l.pointer("/metadata/managedFields"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let describe = |manager: &str| {
-        let update = managed.iter().find(|m| {
-            m.get("manager").and_then(Value::as_str) == Some(manager)
-                && m.get("operation").and_then(Value::as_str) == Some("Update")
-        });
-        match update {
-            Some(m) => format!(
-                "conflict with {manager:?} using {}",
-                m.get("apiVersion").and_then(Value::as_str).unwrap_or("")
-            ),
-            None => format!("conflict with {manager:?}"),
-        }
-    };
+fn apply_conflict(conflicts: &[ext::Conflict]) -> ApiError {
     let details = Details {
-        causes: conflicts
+        causes: ext::conflict_causes(conflicts)
             .iter()
             .map(|c| Cause {
-                reason: "FieldManagerConflict".into(),
-                message: describe(&c.manager),
-                field: Some(c.field.clone()),
+                reason: c["reason"].as_str().unwrap_or("").to_string(),
+                message: c["message"].as_str().unwrap_or("").to_string(),
+                field: c["field"].as_str().map(String::from),
             })
             .collect(),
         ..Details::default()

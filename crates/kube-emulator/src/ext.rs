@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::resource::ResourceKind;
-use crate::status::Cause;
+use crate::status::{ApiError, Cause};
 
 /// The compiled schema of one CRD version.
 pub struct Schema {
@@ -87,58 +87,19 @@ pub fn openapi_v3_group_version(
     None
 }
 
-/// A field-manager conflict of a server-side apply.
-pub struct Conflict {
-    pub manager: String,
-    pub field: String,
-}
+pub use crate::ssa::{Conflict, apply, conflict_causes, conflict_message, record_update};
 
-/// Server-side apply of `applied` onto `live`.
-pub fn apply(
-    _kind: &ResourceKind,
-    live: Option<&Value>,
-    applied: &Value,
-    _manager: &str,
-    _force: bool,
-    _subresource: Option<&str>,
-    _now: &str,
-) -> Result<Value, Vec<Conflict>> {
-    let mut merged = live.cloned().unwrap_or_else(|| json!({}));
-    deep_merge(&mut merged, applied);
-    Ok(merged)
-}
-
-fn deep_merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                match t.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => {
-                        deep_merge(existing, v)
-                    }
-                    _ => {
-                        t.insert(k.clone(), v.clone());
-                    }
-                }
-            }
+/// `check_applied` of the apply body, as a Status error.
+pub fn check_applied(kind: &ResourceKind, applied: &Value) -> Result<(), ApiError> {
+    crate::ssa::check_applied(kind, applied).map_err(|e| {
+        if e.code == 400 {
+            ApiError::bad_request(e.message)
+        } else {
+            let mut err = ApiError::internal(&e.message);
+            err.reason = e.reason.to_string();
+            err
         }
-        (t, p) => *t = p.clone(),
-    }
-}
-
-/// Records a non-apply write into `new`'s managedFields.
-pub fn record_update(
-    _kind: &ResourceKind,
-    _old: Option<&Value>,
-    _new: &mut Value,
-    _manager: &str,
-    _subresource: Option<&str>,
-    _now: &str,
-) {
-}
-
-pub fn conflict_message(conflicts: &[Conflict]) -> String {
-    format!("Apply failed with {} conflicts", conflicts.len())
+    })
 }
 
 pub fn strategic_merge_patch(
