@@ -22,7 +22,7 @@ mod validate;
 
 use serde_json::Value;
 
-pub use gofmt::quote as go_quote;
+pub use gofmt::{float_v as go_float_v, json as go_json, quote as go_quote};
 
 use node::Node;
 use openapi_errors::{OpenApiError, to_field_errors};
