@@ -684,3 +684,64 @@ fn granted_rules_follow_the_bindings_to_the_operator_service_account() {
     assert_eq!(lease.resources, ["leases"]);
     assert_eq!(lease.to_emulator_rule().namespaces, [NAMESPACE]);
 }
+
+/// The values a user sets: the schema's properties, down to scalars, lists and free-form objects.
+fn schema_leaves(schema: &Value, prefix: &str, out: &mut Vec<String>) {
+    match schema["properties"].as_object() {
+        Some(properties) => {
+            for (key, sub) in properties {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                schema_leaves(sub, &path, out);
+            }
+        }
+        None => out.push(prefix.to_string()),
+    }
+}
+
+#[test]
+fn chart_readme_documents_every_value_with_its_default() {
+    let dir = helm::chart_dir();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("values.schema.json")).unwrap())
+            .unwrap();
+    let defaults: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("values.yaml")).unwrap()).unwrap();
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let table = &readme[readme.find("## Values").expect("a Values section")..];
+    let rows: BTreeMap<&str, &str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .map(|l| {
+            let (key, rest) = l.split_once("` | ").unwrap();
+            (key, rest.split(" | ").next().unwrap())
+        })
+        .collect();
+
+    let mut leaves = Vec::new();
+    schema_leaves(&schema, "", &mut leaves);
+    leaves.sort();
+    assert_eq!(
+        rows.keys().copied().collect::<Vec<_>>(),
+        leaves,
+        "README values table vs values.schema.json"
+    );
+
+    for key in leaves {
+        let default = key.split('.').fold(&defaults, |v, k| &v[k]);
+        assert!(!default.is_null(), "values.yaml has no default for {key}");
+        // Scalars and empty collections are shown as they are; other objects are described in words.
+        let shown = match default {
+            Value::String(s) if !s.is_empty() => Some(format!("`{s}`")),
+            Value::Object(m) if !m.is_empty() => None,
+            Value::Array(a) if !a.is_empty() => None,
+            other => Some(format!("`{other}`")),
+        };
+        if let Some(shown) = shown {
+            assert_eq!(rows[key.as_str()], shown, "README default of {key}");
+        }
+    }
+}
