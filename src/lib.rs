@@ -1,9 +1,14 @@
 //! consul-peering-operator: Consul cluster peering as Kubernetes resources.
 //!
 //! `crd` holds the API types (PeeringAcceptor, PeeringDialer) and the names the operator writes
-//! on Kubernetes objects; `cli` the commands of the binary other than the controller.
+//! on Kubernetes objects; `consul` the Consul peering API client; `cli` the commands of the
+//! binary other than the controller.
 
 pub mod cli;
+pub mod consul;
 pub mod controller;
 pub mod crd;
+#[cfg(feature = "playground")]
+pub mod playground;
+pub mod run;
 pub mod telemetry;

@@ -19,6 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controllers against the current kubeconfig or the in-cluster configuration.
+    Run(Box<consul_peering_operator::run::RunArgs>),
+    /// Two emulated clusters and Consuls (dc1, dc2) with the operator in each; prints how to
+    /// use kubectl with them.
+    #[cfg(feature = "playground")]
+    Playground(consul_peering_operator::playground::PlaygroundArgs),
     /// Print the PeeringAcceptor and PeeringDialer CustomResourceDefinitions as YAML.
     Crds {
         /// Write one file per CRD into this directory instead of printing them.
@@ -32,7 +38,28 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => block_on(consul_peering_operator::run::run(*args)),
+        #[cfg(feature = "playground")]
+        Command::Playground(args) => block_on(consul_peering_operator::playground::run(args)),
         Command::Crds { output_dir } => crds(output_dir),
+    }
+}
+
+/// Runs an async command on a multi-threaded runtime; an error is printed with its causes.
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("Error starting the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,4 +1,294 @@
-//! The reconcilers and what they share.
+//! The reconcilers and what they share: the `Context`, the triggers that wake them (their own
+//! resources, token Secrets by label and metadata only, and Consul peering changes), and the
+//! error policy.
 
+pub mod acceptor;
+pub mod dialer;
+pub mod error;
+pub mod peerings;
 pub mod plan;
+mod status;
 pub mod token_secret;
+mod triggers;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::consul;
+use crate::crd::{PeeringAcceptor, PeeringDialer};
+use crate::telemetry::{Health, Metrics};
+pub use error::Error;
+use peerings::ConsulPeerings;
+
+/// How the controllers run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Watch only this namespace (all when `None`).
+    pub namespace: Option<String>,
+    /// How long one blocking query of `GET /v1/peerings` waits for a change.
+    pub consul_wait: Duration,
+    /// Name of this replica in Events (`reportingInstance`), e.g. the pod name.
+    pub instance: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: None,
+            consul_wait: Duration::from_secs(300),
+            instance: None,
+        }
+    }
+}
+
+/// One Consul client per partition in use, all from the same configuration (the partition
+/// goes into `?partition=` of every request).
+pub struct ConsulClients {
+    config: consul::ConsulConfig,
+    clients: Mutex<HashMap<String, consul::Client>>,
+}
+
+impl ConsulClients {
+    /// Checks the configuration by building the default partition's client.
+    pub fn new(config: consul::ConsulConfig) -> Result<Self, consul::ConsulError> {
+        let default = consul::Client::new(&config)?;
+        Ok(ConsulClients {
+            config,
+            clients: Mutex::new(HashMap::from([(String::new(), default)])),
+        })
+    }
+
+    /// The client for `partition` (`""`: the configured default).
+    pub fn get(&self, partition: &str) -> Result<consul::Client, consul::ConsulError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(partition) {
+            return Ok(client.clone());
+        }
+        let mut config = self.config.clone();
+        config.partition = Some(partition.to_owned());
+        let client = consul::Client::new(&config)?;
+        clients.insert(partition.to_owned(), client.clone());
+        Ok(client)
+    }
+}
+
+/// What every reconcile gets.
+pub struct Context {
+    pub kube: kube::Client,
+    pub consul: Arc<ConsulClients>,
+    pub peerings: Arc<ConsulPeerings>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// Consecutive failures per resource, for the capped exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    /// Per dialer, the fingerprint of the last token Consul refused: tried once, not in a loop.
+    rejected_tokens: Mutex<HashMap<String, String>>,
+}
+
+impl Context {
+    pub fn new(
+        kube: kube::Client,
+        consul: Arc<ConsulClients>,
+        metrics: Arc<Metrics>,
+        config: &Config,
+    ) -> Arc<Context> {
+        let reporter = Reporter {
+            controller: "consul-peering-operator".into(),
+            instance: config.instance.clone(),
+        };
+        Arc::new(Context {
+            recorder: Recorder::new(kube.clone(), reporter),
+            peerings: ConsulPeerings::new(consul.clone(), metrics.clone(), config.consul_wait),
+            kube,
+            consul,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+            rejected_tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn failed(&self, key: &str) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_owned()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    fn succeeded(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    fn rejected_token(&self, key: &str) -> Option<String> {
+        self.rejected_tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn set_rejected_token(&self, key: &str, fingerprint: Option<String>) {
+        let mut rejected = self
+            .rejected_tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match fingerprint {
+            Some(fp) => rejected.insert(key.to_owned(), fp),
+            None => rejected.remove(key),
+        };
+    }
+
+    /// The namespaced API of a resource's own namespace.
+    fn api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.kube.clone(), namespace)
+    }
+}
+
+fn resource_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+/// What the controller runtime calls after a failed reconcile. The status already says what
+/// went wrong (the reconcile wrote it); here only the retry is decided.
+fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let failures = ctx.failed(&resource_key(&*obj));
+    if error.is_transient() {
+        Action::requeue(error::backoff(failures))
+    } else {
+        Action::await_change()
+    }
+}
+
+/// Runs one reconcile with its metrics and failure bookkeeping.
+async fn instrumented<K, F>(
+    controller: &'static str,
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    reconcile: impl FnOnce(Arc<K>, Arc<Context>) -> F,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()>,
+    F: Future<Output = Result<Action, Error>>,
+{
+    let key = resource_key(&*obj);
+    let started = Instant::now();
+    let result = reconcile(obj, ctx.clone()).await;
+    ctx.metrics.reconciled(controller, started.elapsed());
+    match &result {
+        Ok(_) => ctx.succeeded(&key),
+        Err(e) => {
+            ctx.metrics.reconcile_failed(controller, e.reason());
+            tracing::warn!(resource = %key, reason = e.reason(), error = %e, "reconcile failed");
+        }
+    }
+    result
+}
+
+/// The API for the watched namespace, or all namespaces.
+fn scoped_api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + DeserializeOwned,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs both controllers until `shutdown` completes; in-flight reconciles finish first.
+pub async fn run(
+    ctx: Arc<Context>,
+    config: Config,
+    health: Health,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let namespace = config.namespace.as_deref();
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+
+    let acceptors = Controller::new(
+        scoped_api::<PeeringAcceptor>(&ctx.kube, namespace),
+        watcher::Config::default(),
+    );
+    let acceptor_store = acceptors.store();
+    let acceptors = acceptors
+        .reconcile_on(triggers::secret_events(
+            &ctx.kube,
+            namespace,
+            acceptor_store.clone(),
+            triggers::acceptor_uses_secret,
+        ))
+        .reconcile_on(triggers::peering_events(
+            &ctx.peerings,
+            acceptor_store.clone(),
+            triggers::acceptor_peer,
+        ))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            |obj, ctx| instrumented("acceptor", obj, ctx, acceptor::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    let dialers = Controller::new(
+        scoped_api::<PeeringDialer>(&ctx.kube, namespace),
+        watcher::Config::default(),
+    );
+    let dialer_store = dialers.store();
+    let dialers = dialers
+        .reconcile_on(triggers::secret_events(
+            &ctx.kube,
+            namespace,
+            dialer_store.clone(),
+            triggers::dialer_uses_secret,
+        ))
+        .reconcile_on(triggers::peering_events(
+            &ctx.peerings,
+            dialer_store.clone(),
+            triggers::dialer_peer,
+        ))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |obj, ctx| instrumented("dialer", obj, ctx, dialer::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    let synced = async move {
+        let (a, d) = futures::join!(
+            acceptor_store.wait_until_ready(),
+            dialer_store.wait_until_ready()
+        );
+        if a.is_ok() && d.is_ok() {
+            health.set_caches_synced(true);
+            tracing::info!("caches synced; reconciling");
+        }
+    };
+    futures::join!(acceptors, dialers, synced);
+}

@@ -212,6 +212,12 @@ pub fn plan_dialer(
             if desired.version > p.version.unwrap_or(0) {
                 return establish(Cause::Rotation);
             }
+            // Consul writes the dialer's record before the secret exchange and leaves it PENDING
+            // when the exchange fails: the token was never accepted, so it may be tried again
+            // (once: a refusal is remembered in `rejected_fingerprint`).
+            if p.state == "PENDING" {
+                return establish(Cause::Created);
+            }
             if p.state == "TERMINATED" {
                 return DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated);
             }
@@ -397,7 +403,7 @@ mod tests {
             plan_dialer(&d, &dialed("fp0", 0, "ACTIVE"), None),
             DialerPlan::Establish(Cause::TokenChanged)
         );
-        for state in ["ESTABLISHING", "ACTIVE", "FAILING", "PENDING"] {
+        for state in ["ESTABLISHING", "ACTIVE", "FAILING"] {
             assert_eq!(
                 plan_dialer(&d, &dialed("fp1", 0, state), None),
                 DialerPlan::UpToDate
@@ -414,6 +420,16 @@ mod tests {
     #[test]
     fn dialer_does_not_retry_a_rejected_or_terminated_token() {
         let d = dialer_desired();
+        // A failed exchange leaves the record PENDING with our fingerprint: tried again once,
+        // then not while the refusal is remembered.
+        assert_eq!(
+            plan_dialer(&d, &dialed("fp1", 0, "PENDING"), None),
+            DialerPlan::Establish(Cause::Created)
+        );
+        assert_eq!(
+            plan_dialer(&d, &dialed("fp1", 0, "PENDING"), Some("fp1")),
+            DialerPlan::AwaitNewToken(WaitReason::TokenRejected)
+        );
         assert_eq!(
             plan_dialer(&d, &PeeringView::Absent, Some("fp1")),
             DialerPlan::AwaitNewToken(WaitReason::TokenRejected)

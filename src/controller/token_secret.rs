@@ -67,15 +67,20 @@ pub const SECRET_ANNOTATION_PARTITION: &str = "consulpeering.io/partition";
 /// Token Secret annotation: [`spec_hash`] of the spec the token was generated for.
 pub const SECRET_ANNOTATION_SPEC_HASH: &str = "consulpeering.io/spec-hash";
 
+/// The acceptor recorded as the writer of a token Secret.
+pub fn owner_of(metadata: &ObjectMeta) -> Option<SecretOwner> {
+    SecretOwner::parse(
+        metadata
+            .annotations
+            .as_ref()?
+            .get(SECRET_ANNOTATION_OWNER)?,
+    )
+}
+
 /// Whether `secret` was written for the acceptor `namespace/name` (by any incarnation of it):
 /// only such a Secret may be overwritten or deleted.
 pub fn is_owned_by(secret: &Secret, namespace: &str, name: &str) -> bool {
-    secret
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(SECRET_ANNOTATION_OWNER))
-        .and_then(|v| SecretOwner::parse(v))
+    owner_of(&secret.metadata)
         .is_some_and(|owner| owner.namespace == namespace && owner.name == name)
 }
 

@@ -1,0 +1,325 @@
+//! The PeeringDialer reconciler: establishes the peering with the token in the Secret the spec
+//! names, once per token, and shows the peering's state in status.
+//!
+//! Which token the peering was established with is recorded in the dialer-side peering's Meta
+//! (a fingerprint, never the token), written by Consul atomically with the establish: so a lost
+//! status write or a restart never makes the dialer spend a used token again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, finalizer};
+use kube::{Api, Resource, ResourceExt};
+
+use super::acceptor::{look_up, publish, read_fresh};
+use super::error::Error;
+use super::peerings::{
+    KnownPeering, Lookup, META_ESTABLISHED_AT, META_PEERING_VERSION, META_RESERVED_PREFIX,
+    META_TOKEN_FINGERPRINT,
+};
+use super::plan::{DialerDesired, DialerPlan, WaitReason, plan_dialer};
+use super::status::{Readiness, now, parse_time, with_ready, write_if_changed};
+use super::{Context, resource_key};
+use crate::consul::{self, PeeringToken};
+use crate::crd::{
+    FINALIZER, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
+    token_fingerprint,
+};
+
+pub async fn reconcile(dialer: Arc<PeeringDialer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = dialer.namespace().unwrap_or_default();
+    let api: Api<PeeringDialer> = ctx.api(&namespace);
+    finalizer(&api, FINALIZER, dialer, |event| async {
+        match event {
+            finalizer::Event::Apply(dialer) => apply(&dialer, &ctx).await,
+            finalizer::Event::Cleanup(dialer) => cleanup(&dialer, &ctx).await,
+        }
+    })
+    .await
+    .map_err(Error::from)
+}
+
+#[derive(Default)]
+struct Observed {
+    secret_resource_version: Option<String>,
+    peering: Option<KnownPeering>,
+    waiting: Option<WaitReason>,
+    waiting_for_deletion: bool,
+}
+
+async fn apply(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error> {
+    let mut observed = Observed::default();
+    let result = sync(dialer, ctx, &mut observed).await;
+    let readiness = match &result {
+        Ok(_) => readiness(dialer, &observed),
+        Err(e) => Readiness::not_ready(e.reason(), e.to_string()),
+    };
+    let desired = status_of(dialer, &observed, &readiness);
+    let api: Api<PeeringDialer> = ctx.api(&dialer.namespace().unwrap_or_default());
+    write_if_changed(&api, dialer, dialer.status.as_ref(), &desired).await?;
+    result
+}
+
+/// The token in the dialer's Secret, trimmed (a token pasted from a terminal often carries a
+/// newline), with the Secret's resourceVersion.
+async fn read_token(
+    dialer: &PeeringDialer,
+    ctx: &Context,
+) -> Result<(String, Option<String>), Error> {
+    let namespace = dialer.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = ctx.api(&namespace);
+    let spec = &dialer.spec.peer.secret;
+    let Some(secret) = secrets.get_opt(&spec.name).await? else {
+        return Err(Error::SecretMissing(format!(
+            "Secret {namespace}/{} (spec.peer.secret.name) does not exist yet; the dialer \
+             establishes the peering as soon as it appears",
+            spec.name
+        )));
+    };
+    let value = secret.data.as_ref().and_then(|d| d.get(&spec.key));
+    let Some(value) = value else {
+        return Err(Error::SecretMissing(format!(
+            "Secret {namespace}/{} has no key {:?} (spec.peer.secret.key)",
+            spec.name, spec.key
+        )));
+    };
+    let token = std::str::from_utf8(&value.0)
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_default();
+    if token.is_empty() {
+        return Err(Error::TokenRejected(format!(
+            "key {:?} of Secret {namespace}/{} holds no peering token",
+            spec.key, spec.name
+        )));
+    }
+    Ok((token, secret.metadata.resource_version.clone()))
+}
+
+async fn sync(
+    dialer: &PeeringDialer,
+    ctx: &Context,
+    observed: &mut Observed,
+) -> Result<Action, Error> {
+    dialer.validate().map_err(Error::InvalidSpec)?;
+    if let Some(key) = dialer
+        .spec
+        .meta
+        .iter()
+        .flat_map(|m| m.keys())
+        .find(|k| k.starts_with(META_RESERVED_PREFIX))
+    {
+        return Err(Error::InvalidSpec(format!(
+            "spec.meta: key {key:?} is reserved: keys starting with {META_RESERVED_PREFIX:?} are              written by the operator"
+        )));
+    }
+    let version = dialer
+        .rotation_version()
+        .map_err(Error::InvalidSpec)?
+        .unwrap_or(0);
+    let partition = dialer.spec.partition.clone().unwrap_or_default();
+    let peer_name = dialer.peer_name().to_owned();
+
+    // Consul's view first: the status shows the peering even when the Secret is in trouble.
+    let peering = look_up(ctx, &partition, &peer_name).await;
+    if let Ok(peering) = &peering {
+        observed.peering = peering.clone();
+    }
+    let (token, resource_version) = read_token(dialer, ctx).await?;
+    observed.secret_resource_version = resource_version;
+    let peering = peering?;
+
+    let fingerprint = token_fingerprint(&token);
+    let secret = &dialer.spec.peer.secret;
+    let token = PeeringToken::new(token);
+    if let Err(e) = token.decode() {
+        return Err(Error::TokenRejected(format!(
+            "key {:?} of Secret {} does not hold a Consul peering token ({e}); put the token the \
+             accepting cluster generated there",
+            secret.key, secret.name
+        )));
+    }
+    let desired = DialerDesired {
+        token_fingerprint: fingerprint.clone(),
+        version,
+    };
+    let key = resource_key(dialer);
+    let rejected = ctx.rejected_token(&key);
+    match plan_dialer(
+        &desired,
+        &Lookup::view(peering.as_ref()),
+        rejected.as_deref(),
+    ) {
+        DialerPlan::UpToDate => Ok(Action::await_change()),
+        DialerPlan::WaitForDeletion => {
+            observed.waiting_for_deletion = true;
+            Ok(Action::requeue(Duration::from_secs(5)))
+        }
+        DialerPlan::AwaitNewToken(WaitReason::TokenRejected) => Err(Error::TokenRejected(format!(
+            "Consul refused the token in Secret {} (fingerprint {fingerprint}) before: it was \
+             used already or a newer one was generated; waiting for a new token in the Secret",
+            secret.name
+        ))),
+        DialerPlan::AwaitNewToken(reason) => {
+            observed.waiting = Some(reason);
+            Ok(Action::await_change())
+        }
+        DialerPlan::Establish(cause) => {
+            let mut meta = dialer.spec.meta.clone().unwrap_or_default();
+            meta.extend(BTreeMap::from([
+                (META_TOKEN_FINGERPRINT.to_owned(), fingerprint.clone()),
+                (META_PEERING_VERSION.to_owned(), version.to_string()),
+                (META_ESTABLISHED_AT.to_owned(), now().0.to_string()),
+            ]));
+            let request = consul::EstablishRequest {
+                peer_name: peer_name.clone(),
+                peering_token: token,
+                partition: partition.clone(),
+                meta,
+            };
+            match ctx.consul.get(&partition)?.establish(&request).await {
+                Ok(()) => {
+                    ctx.set_rejected_token(&key, None);
+                    ctx.metrics.establish_attempted(true);
+                    publish(
+                        ctx,
+                        dialer,
+                        EventType::Normal,
+                        "Established",
+                        format!(
+                            "Established the peering {peer_name:?} ({}) with the token in Secret {} \
+                             (fingerprint {fingerprint})",
+                            cause.label(),
+                            secret.name
+                        ),
+                    )
+                    .await;
+                    observed.peering = read_fresh(ctx, &partition, &peer_name).await?;
+                    Ok(Action::await_change())
+                }
+                Err(e) => {
+                    ctx.metrics.establish_attempted(false);
+                    let error = Error::from(e);
+                    if error.reason() == reason::TOKEN_REJECTED {
+                        ctx.set_rejected_token(&key, Some(fingerprint.clone()));
+                        publish(
+                            ctx,
+                            dialer,
+                            EventType::Warning,
+                            "TokenRejected",
+                            format!(
+                                "Consul refused the token in Secret {} (fingerprint {fingerprint}): {error}",
+                                secret.name
+                            ),
+                        )
+                        .await;
+                    }
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+fn readiness(dialer: &PeeringDialer, observed: &Observed) -> Readiness {
+    let peer = dialer.peer_name();
+    if observed.waiting_for_deletion {
+        return Readiness::not_ready(
+            reason::PEERING_DELETING,
+            format!(
+                "Consul is deleting the peering {peer:?}; the dialer establishes again once it is gone"
+            ),
+        );
+    }
+    if observed.waiting == Some(WaitReason::PeeringTerminated) {
+        return Readiness::not_ready(
+            reason::PEERING_TERMINATED,
+            format!(
+                "the accepting cluster deleted the peering {peer:?}; a new token from it is needed \
+                 to establish again"
+            ),
+        );
+    }
+    match observed.peering.as_ref().map(|p| p.state.as_str()) {
+        Some("ACTIVE") => {
+            Readiness::ready(reason::ACTIVE, format!("the peering {peer:?} is active"))
+        }
+        Some("FAILING") => Readiness::not_ready(
+            reason::PEERING_FAILING,
+            format!(
+                "Consul reports the peering {peer:?} as failing: its stream to the peer is down"
+            ),
+        ),
+        Some("TERMINATED") => Readiness::not_ready(
+            reason::PEERING_TERMINATED,
+            format!("the accepting cluster deleted the peering {peer:?}"),
+        ),
+        _ => Readiness::not_ready(
+            reason::ESTABLISHING,
+            format!("the peering {peer:?} is established; waiting for its stream to the peer"),
+        ),
+    }
+}
+
+fn status_of(
+    dialer: &PeeringDialer,
+    observed: &Observed,
+    readiness: &Readiness,
+) -> PeeringDialerStatus {
+    let current = dialer.status.clone().unwrap_or_default();
+    let generation = dialer.meta().generation;
+    let peering = observed.peering.as_ref();
+    let ours = peering.filter(|p| p.meta.contains_key(META_TOKEN_FINGERPRINT));
+    let spec = &dialer.spec.peer.secret;
+    PeeringDialerStatus {
+        conditions: with_ready(current.conditions.clone(), readiness, generation),
+        observed_generation: generation,
+        secret: Some(StatusSecretRef {
+            name: Some(spec.name.clone()),
+            key: Some(spec.key.clone()),
+            backend: Some(spec.backend.as_str().to_owned()),
+            resource_version: observed
+                .secret_resource_version
+                .clone()
+                .or(current.secret.and_then(|s| s.resource_version)),
+        }),
+        peering_id: peering.map(|p| p.id.clone()),
+        state: peering.map(|p| p.state.clone()),
+        latest_peering_version: ours.and_then(|p| p.meta.get(META_PEERING_VERSION)?.parse().ok()),
+        last_synced_time: ours.and_then(|p| parse_time(p.meta.get(META_ESTABLISHED_AT)?)),
+        remote: peering
+            .filter(|p| !p.remote_datacenter.is_empty() || !p.remote_partition.is_empty())
+            .map(|p| RemoteStatus {
+                datacenter: Some(p.remote_datacenter.clone()).filter(|s| !s.is_empty()),
+                partition: Some(p.remote_partition.clone()).filter(|s| !s.is_empty()),
+            }),
+        token_fingerprint: ours.and_then(|p| p.meta.get(META_TOKEN_FINGERPRINT).cloned()),
+    }
+}
+
+/// Deletion: the dialer-side peering in Consul (only one this operator established). The
+/// Secret is the user's (or the delivery's) and stays.
+async fn cleanup(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error> {
+    let partition = dialer.spec.partition.clone().unwrap_or_default();
+    let peer_name = dialer.peer_name();
+    let peering = read_fresh(ctx, &partition, peer_name).await?;
+    if peering
+        .as_ref()
+        .is_some_and(|p| p.meta.contains_key(META_TOKEN_FINGERPRINT))
+    {
+        ctx.consul.get(&partition)?.delete(peer_name).await?;
+        publish(
+            ctx,
+            dialer,
+            EventType::Normal,
+            "PeeringDeleted",
+            format!("Deleted the Consul peering {peer_name:?}"),
+        )
+        .await;
+    }
+    ctx.set_rejected_token(&resource_key(dialer), None);
+    Ok(Action::await_change())
+}

@@ -1,0 +1,326 @@
+//! `consul-peering-operator playground`: two datacenters, `dc1` and `dc2`, each an emulated
+//! Kubernetes API server and an emulated Consul (or a real Consul given with `--consul`), with
+//! the operator running against each; writes a kubeconfig with one context per datacenter,
+//! then shows the operator's main job as it happens.
+//!
+//! Built only with the `playground` feature (on by default, off in the production image).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::consul::ConsulConfig;
+use crate::controller::ConsulClients;
+use crate::crd::{
+    CONDITION_READY, ConditionStatus, FIELD_MANAGER, PeeringAcceptor, crds, find_condition,
+};
+use crate::run::{RunArgs, run_with, stop_on_signal};
+use crate::telemetry::logging::{self, LogFormat};
+
+/// The datacenters the playground runs.
+pub const DATACENTERS: [&str; 2] = ["dc1", "dc2"];
+
+#[derive(Args, Debug, Clone)]
+pub struct PlaygroundArgs {
+    /// Where the kubeconfig and playground.json go (default: a fresh temporary folder).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Install the CRDs only; apply no example.
+    #[arg(long)]
+    pub empty: bool,
+    /// Use a real Consul for a datacenter instead of the emulator: `dc1=http://127.0.0.1:8500`.
+    /// CONSUL_HTTP_TOKEN, CONSUL_CACERT … apply to it as to the Consul CLI.
+    #[arg(long = "consul", value_name = "NAME=URL", value_parser = parse_consul)]
+    pub consul: Vec<(String, String)>,
+}
+
+fn parse_consul(raw: &str) -> Result<(String, String), String> {
+    let (name, url) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?}: expected NAME=URL, e.g. dc1=http://127.0.0.1:8500"))?;
+    if !DATACENTERS.contains(&name) {
+        return Err(format!(
+            "{name:?}: the playground's datacenters are {}",
+            DATACENTERS.join(" and ")
+        ));
+    }
+    Ok((name.to_owned(), url.to_owned()))
+}
+
+/// One datacenter of the playground.
+pub struct Cluster {
+    pub name: String,
+    pub kube: kube_emulator::KubeEmulator,
+    pub consul_address: String,
+    pub consul_token: Option<String>,
+    pub consul_ca_file: Option<PathBuf>,
+    /// Keeps the emulated Consul running (none for an external Consul).
+    _consul: Option<consul_emulator::Handle>,
+}
+
+/// Everything the playground started; dropping it stops the emulators.
+pub struct Playground {
+    pub state_dir: PathBuf,
+    pub clusters: Vec<Cluster>,
+    pub stop: CancellationToken,
+    operators: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Playground {
+    pub fn cluster(&self, name: &str) -> &Cluster {
+        self.clusters
+            .iter()
+            .find(|c| c.name == name)
+            .expect("a playground datacenter")
+    }
+
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.state_dir.join("kubeconfig")
+    }
+
+    /// Stops the operators (in-flight reconciles finish) and waits for them.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        for operator in self.operators {
+            operator.await.context("operator task")??;
+        }
+        Ok(())
+    }
+}
+
+/// Starts both datacenters, their operators, and installs the CRDs. Used by the command and by
+/// the tests.
+pub async fn start(args: &PlaygroundArgs, state_dir: &Path) -> anyhow::Result<Playground> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let external: BTreeMap<String, String> = args.consul.iter().cloned().collect();
+    let stop = CancellationToken::new();
+    let mut clusters = Vec::new();
+    let mut operators = Vec::new();
+    for name in DATACENTERS {
+        let kube = kube_emulator::start_with(kube_emulator::Config {
+            cluster_name: name.to_owned(),
+            ..kube_emulator::Config::default()
+        })
+        .await
+        .with_context(|| format!("starting the Kubernetes API emulator for {name}"))?;
+        let mut consul_config = ConsulConfig::from_env();
+        let (handle, address, token, ca_file) = match external.get(name) {
+            Some(url) => {
+                consul_config.address = url.clone();
+                let token = consul_config.token.as_ref().map(|t| t.expose().to_owned());
+                (None, url.clone(), token, consul_config.ca_file.clone())
+            }
+            None => {
+                let handle = consul_emulator::start(consul_emulator::Config::new(name))
+                    .await
+                    .with_context(|| format!("starting the Consul emulator for {name}"))?;
+                consul_config = ConsulConfig {
+                    address: handle.url(),
+                    ..ConsulConfig::default()
+                };
+                let address = handle.url();
+                (Some(handle), address, None, None)
+            }
+        };
+        install_crds(&kube.client())
+            .await
+            .with_context(|| format!("installing the CRDs in {name}"))?;
+        let consul = ConsulClients::new(consul_config)
+            .with_context(|| format!("Consul client for {name}"))?;
+        let mut run_args = RunArgs::for_embedding();
+        run_args.identity = Some(format!("playground-{name}"));
+        operators.push(tokio::spawn(run_with(
+            kube.client(),
+            consul,
+            run_args,
+            stop.clone(),
+        )));
+        clusters.push(Cluster {
+            name: name.to_owned(),
+            kube,
+            consul_address: address,
+            consul_token: token,
+            consul_ca_file: ca_file,
+            _consul: handle,
+        });
+    }
+    let playground = Playground {
+        state_dir: state_dir.to_owned(),
+        clusters,
+        stop,
+        operators,
+    };
+    write_state(&playground)?;
+    Ok(playground)
+}
+
+/// Applies both CRDs and waits until they are established.
+pub async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crds() {
+        let name = crd.name_any();
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("applying CRD {name}"))?;
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .with_context(|| format!("CRD {name} not established in time"))??;
+    }
+    Ok(())
+}
+
+/// Writes `kubeconfig` (one context per datacenter) and `playground.json`.
+fn write_state(playground: &Playground) -> anyhow::Result<()> {
+    let mut clusters = Vec::new();
+    let mut contexts = Vec::new();
+    let mut users = Vec::new();
+    let mut described = Vec::new();
+    for c in &playground.clusters {
+        let ca = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            c.kube.ca_pem().as_bytes(),
+        );
+        clusters.push(json!({"name": c.name, "cluster": {
+            "server": c.kube.url(), "certificate-authority-data": ca}}));
+        users.push(
+            json!({"name": format!("{}-admin", c.name), "user": {"token": c.kube.admin_token()}}),
+        );
+        contexts.push(json!({"name": c.name, "context": {
+            "cluster": c.name, "user": format!("{}-admin", c.name), "namespace": "default"}}));
+        described.push(json!({"name": c.name, "context": c.name, "consul": {
+            "address": c.consul_address,
+            "token": c.consul_token,
+            "caFile": c.consul_ca_file,
+        }}));
+    }
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": clusters, "users": users, "contexts": contexts,
+        "current-context": DATACENTERS[0],
+    });
+    let path = playground.kubeconfig_path();
+    std::fs::write(&path, serde_saphyr::to_string(&kubeconfig)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let state = json!({"clusters": described});
+    let path = playground.state_dir.join("playground.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&state)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Applies a manifest from `examples/` (embedded in the binary) in one datacenter.
+pub async fn apply_example<K>(client: &kube::Client, manifest: &str) -> anyhow::Result<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let object: K = serde_saphyr::from_str(manifest).context("parsing the example")?;
+    let namespace = object.namespace().unwrap_or_else(|| "default".into());
+    let api: Api<K> = Api::namespaced(client.clone(), &namespace);
+    let applied = api
+        .patch(
+            &object.name_any(),
+            &PatchParams::apply("kubectl").force(),
+            &Patch::Apply(&object),
+        )
+        .await?;
+    Ok(applied)
+}
+
+pub const EXAMPLE_ACCEPTOR: &str = include_str!("../examples/acceptor.yaml");
+pub const EXAMPLE_DIALER: &str = include_str!("../examples/dialer.yaml");
+
+/// The `playground` command.
+pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
+    logging::init(LogFormat::Text);
+    let state_dir = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            std::env::temp_dir().join(format!("consul-peering-playground-{}", std::process::id()))
+        }
+    };
+    println!("state dir: {}", state_dir.display());
+    let playground = start(&args, &state_dir).await?;
+    let kubeconfig = playground.kubeconfig_path();
+    println!("playground ready");
+    for c in &playground.clusters {
+        println!(
+            "  {}: Kubernetes API {}  Consul {}",
+            c.name,
+            c.kube.url(),
+            c.consul_address
+        );
+    }
+    println!();
+    println!("Use kubectl with it:");
+    println!("  export KUBECONFIG={}", kubeconfig.display());
+    println!("  kubectl --context dc1 get peeringacceptors");
+    println!("  kubectl --context dc2 get peeringdialers");
+    println!("  kubectl --context dc1 apply -f examples/acceptor.yaml");
+    println!();
+
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_on_signal(stop.clone()));
+    if !args.empty {
+        tokio::select! {
+            result = show_main_job(&playground) => result?,
+            _ = stop.cancelled() => {}
+        }
+    }
+    if !stop.is_cancelled() {
+        println!("Press Ctrl-C to stop.");
+        stop.cancelled().await;
+    }
+    playground.shutdown().await?;
+    println!("stopped");
+    Ok(())
+}
+
+/// Applies the example acceptor in dc1 and reports what happens.
+async fn show_main_job(playground: &Playground) -> anyhow::Result<()> {
+    let dc1 = playground.cluster("dc1").kube.client();
+    let acceptor: PeeringAcceptor = apply_example(&dc1, EXAMPLE_ACCEPTOR).await?;
+    let name = acceptor.name_any();
+    println!("dc1: applied PeeringAcceptor {name} (examples/acceptor.yaml)");
+    let api: Api<PeeringAcceptor> = Api::namespaced(dc1, "default");
+    let ready = tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(api, &name, |obj: Option<&PeeringAcceptor>| {
+            obj.and_then(|a| a.status.as_ref())
+                .and_then(|s| find_condition(&s.conditions, CONDITION_READY))
+                .is_some_and(|c| c.status == ConditionStatus::True)
+        }),
+    )
+    .await
+    .context("the acceptor did not become Ready within a minute")??;
+    let Some(status) = ready.and_then(|a| a.status) else {
+        bail!("the acceptor vanished");
+    };
+    println!(
+        "dc1: PeeringAcceptor {name} Ready: token in Secret {} (Consul peering {}, state {})",
+        status.secret.and_then(|s| s.name).unwrap_or_default(),
+        status.peering_id.unwrap_or_default(),
+        status.state.unwrap_or_default()
+    );
+    Ok(())
+}
