@@ -749,6 +749,19 @@ mod tests {
     }
 
     #[test]
+    fn waits_are_clamped_and_jittered_as_consul_does() {
+        let within = |wait: Option<i64>, base: Duration| {
+            let t = QueryOptions { min_index: 1, wait }.timeout();
+            assert!(t >= base && t < base + base / 16, "{wait:?}: {t:?}");
+        };
+        within(None, DEFAULT_WAIT);
+        within(Some(0), DEFAULT_WAIT);
+        within(Some(-5), DEFAULT_WAIT);
+        within(Some(20 * 60 * 1_000_000_000), MAX_WAIT);
+        within(Some(2_000_000_000), Duration::from_secs(2));
+    }
+
+    #[test]
     fn bearer_tokens() {
         let mut h = HeaderMap::new();
         h.insert("Authorization", HeaderValue::from_static("Bearer  abc def"));
