@@ -224,7 +224,20 @@ fn values_schema_and_templates_refuse_bad_values() {
         "additional properties 'ca' not allowed",
     );
     refused(json!({"consul": {"address": ""}}), "address");
-    refused(json!({"consul": {"address": "consul:8500/v1"}}), "address");
+    refused(
+        json!({"consul": {"address": "ftp://consul:8500"}}),
+        "address",
+    );
+    refused(json!({"consul": {"address": "consul 8500"}}), "address");
+    // Addresses the operator's Consul client takes: IPv6, no port, a reverse-proxy path prefix.
+    for address in [
+        "[::1]:8500",
+        "consul.example.com",
+        "http://gw.example.com/consul/",
+    ] {
+        let rendered = render(json!({"consul": {"address": address}}));
+        assert_eq!(env(&rendered)["CONSUL_HTTP_ADDR"], address);
+    }
     refused(json!({"watchNamespace": "Team_A"}), "watchNamespace");
     refused(json!({"pdb": {"minAvailable": "half"}}), "minAvailable");
     refused(
@@ -395,6 +408,10 @@ fn pod_runs_non_root_read_only_without_capabilities_and_probes_the_listen_port()
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["livenessProbe"]["httpGet"]["port"], port["name"]);
     assert_eq!(c["readinessProbe"]["httpGet"]["port"], port["name"]);
+    assert_eq!(
+        env["POD_NAME"],
+        json!({"fieldRef": {"fieldPath": "metadata.name"}}).to_string()
+    );
     assert_eq!(
         env["POD_NAMESPACE"],
         json!({"fieldRef": {"fieldPath": "metadata.namespace"}}).to_string()
@@ -685,6 +702,15 @@ fn granted_rules_follow_the_bindings_to_the_operator_service_account() {
     assert_eq!(lease.to_emulator_rule().namespaces, [NAMESPACE]);
 }
 
+/// The rows of the Markdown table of chart values (the one headed `| key | default | description |`).
+fn values_table(markdown: &str) -> Option<Vec<&str>> {
+    let mut lines = markdown
+        .lines()
+        .skip_while(|l| l.trim() != "| key | default | description |");
+    lines.next()?;
+    Some(lines.skip(1).take_while(|l| l.starts_with('|')).collect())
+}
+
 /// The values a user sets: the schema's properties, down to scalars, lists and free-form objects.
 fn schema_leaves(schema: &Value, prefix: &str, out: &mut Vec<String>) {
     match schema["properties"].as_object() {
@@ -711,9 +737,9 @@ fn chart_readme_documents_every_value_with_its_default() {
     let defaults: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(dir.join("values.yaml")).unwrap()).unwrap();
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    let table = &readme[readme.find("## Values").expect("a Values section")..];
+    let table = values_table(&readme).expect("a values table in the chart's README.md");
     let rows: BTreeMap<&str, &str> = table
-        .lines()
+        .iter()
         .filter_map(|l| l.strip_prefix("| `"))
         .map(|l| {
             let (key, rest) = l.split_once("` | ").unwrap();
@@ -743,5 +769,16 @@ fn chart_readme_documents_every_value_with_its_default() {
         if let Some(shown) = shown {
             assert_eq!(rows[key.as_str()], shown, "README default of {key}");
         }
+    }
+
+    // README.md may point to the chart's README instead of copying the table; a copy must not drift.
+    let repo_readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    if let Some(copy) = values_table(&repo_readme) {
+        assert_eq!(
+            copy, table,
+            "README.md's values table differs from the chart's README.md"
+        );
     }
 }
