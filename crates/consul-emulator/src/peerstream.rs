@@ -37,6 +37,8 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long establish retries the secret exchange through unreachable addresses (Consul: 3 s).
 const EXCHANGE_RETRY_WINDOW: Duration = Duration::from_secs(3);
 const EXCHANGE_RETRY_WAIT: Duration = Duration::from_millis(150);
+/// How often a held-down dialer checks whether the hold was lifted.
+const HOLD_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "Op")]
@@ -409,8 +411,14 @@ async fn dialer_loop(
     let base = dc.cfg.reconnect_backoff;
     let mut backoff = base;
     while let Some(target) = dial_target(&dc, &id) {
-        let wait = match dc.faults.stream_hold(&id) {
-            Some(until) => Some(until.saturating_duration_since(Instant::now())),
+        // A hold-down is re-checked often so that clearing faults takes effect quickly.
+        let (wait, grow) = match dc.faults.stream_hold(&id) {
+            Some(until) => (
+                until
+                    .saturating_duration_since(Instant::now())
+                    .min(HOLD_POLL),
+                false,
+            ),
             None => match open_stream(&target).await {
                 Ok(Opened::Stream(stream)) => {
                     backoff = base;
@@ -424,7 +432,7 @@ async fn dialer_loop(
                     if !again {
                         break;
                     }
-                    Some(backoff)
+                    (backoff, true)
                 }
                 Ok(Opened::Terminated) => {
                     finish(&dc, &id, generation, Ended::PeerTerminated);
@@ -432,11 +440,10 @@ async fn dialer_loop(
                 }
                 Err(reason) => {
                     finish(&dc, &id, generation, Ended::Failed(reason));
-                    Some(backoff)
+                    (backoff, true)
                 }
             },
         };
-        let wait = wait.unwrap_or(backoff);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             c = control.recv() => match c {
@@ -444,7 +451,9 @@ async fn dialer_loop(
                 Some(Control::Kick) | Some(Control::Drop) => {}
             },
         }
-        backoff = (backoff * 2).min(base * 8);
+        if grow {
+            backoff = (backoff * 2).min(base * 8);
+        }
     }
     dc.links.unregister(&id, generation);
 }

@@ -8,7 +8,10 @@ use common::*;
 use consul_emulator::PeeringState;
 
 fn index_of(a: &Answer) -> u64 {
-    a.header("x-consul-index").expect("X-Consul-Index").parse().unwrap()
+    a.header("x-consul-index")
+        .expect("X-Consul-Index")
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -21,7 +24,10 @@ async fn a_change_wakes_a_waiting_list() {
     let started = Instant::now();
     let waiting = tokio::spawn(async move { send(client().get(url)).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "the query blocks while nothing changes");
+    assert!(
+        !waiting.is_finished(),
+        "the query blocks while nothing changes"
+    );
     generate(&dc, "new").await;
     let woke = waiting.await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -38,9 +44,19 @@ async fn a_timeout_returns_the_same_index() {
     let a = get(&dc, &format!("/v1/peerings?index={index}&wait=400ms")).await;
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(400), "{took:?}");
-    assert!(took < Duration::from_millis(400 + 400 / 16 + 500), "{took:?}");
+    assert!(
+        took < Duration::from_millis(400 + 400 / 16 + 500),
+        "{took:?}"
+    );
     assert_eq!(index_of(&a), index);
-    let b = get(&dc, &format!("/v1/peering/p?index={}&wait=300ms", dc.peering("", "p").unwrap().modify_index)).await;
+    let b = get(
+        &dc,
+        &format!(
+            "/v1/peering/p?index={}&wait=300ms",
+            dc.peering("", "p").unwrap().modify_index
+        ),
+    )
+    .await;
     assert_eq!(b.status, 200);
     assert_eq!(index_of(&b), dc.peering("", "p").unwrap().modify_index);
 }
@@ -110,5 +126,8 @@ async fn a_deleted_peering_wakes_a_reader_with_not_found() {
     delete(&dc, "/v1/peering/p").await;
     let index = dc.peering("", "p").unwrap().modify_index;
     let a = get(&dc, &format!("/v1/peering/p?index={index}&wait=10s")).await;
-    assert_eq!((a.status, a.body.as_str()), (404, r#"Peering not found for "p""#));
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (404, r#"Peering not found for "p""#)
+    );
 }
