@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Args;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use crate::consul::ConsulConfig;
 use crate::controller::ConsulClients;
 use crate::crd::{
-    CONDITION_READY, ConditionStatus, FIELD_MANAGER, PeeringAcceptor, crds, find_condition,
+    CONDITION_DELIVERED, CONDITION_READY, ConditionStatus, DEFAULT_KUBECONFIG_KEY, FIELD_MANAGER,
+    PeeringAcceptor, PeeringDialer, crds, find_condition,
 };
 use crate::run::{RunArgs, run_with, stop_on_signal};
 use crate::telemetry::logging::{self, LogFormat};
@@ -249,6 +250,8 @@ where
 
 pub const EXAMPLE_ACCEPTOR: &str = include_str!("../examples/acceptor.yaml");
 pub const EXAMPLE_DIALER: &str = include_str!("../examples/dialer.yaml");
+pub const EXAMPLE_ACCEPTOR_WITH_DELIVERY: &str =
+    include_str!("../examples/acceptor-with-delivery.yaml");
 
 /// The `playground` command.
 pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
@@ -296,31 +299,135 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies the example acceptor in dc1 and reports what happens.
+/// The operator's main job, step by step: an acceptor in dc1 that delivers its token to dc2,
+/// and a dialer in dc2 that establishes with it, until both sides are ACTIVE.
 async fn show_main_job(playground: &Playground) -> anyhow::Result<()> {
     let dc1 = playground.cluster("dc1").kube.client();
-    let acceptor: PeeringAcceptor = apply_example(&dc1, EXAMPLE_ACCEPTOR).await?;
-    let name = acceptor.name_any();
-    println!("dc1: applied PeeringAcceptor {name} (examples/acceptor.yaml)");
-    let api: Api<PeeringAcceptor> = Api::namespaced(dc1, "default");
-    let ready = tokio::time::timeout(
-        Duration::from_secs(60),
-        await_condition(api, &name, |obj: Option<&PeeringAcceptor>| {
-            obj.and_then(|a| a.status.as_ref())
-                .and_then(|s| find_condition(&s.conditions, CONDITION_READY))
-                .is_some_and(|c| c.status == ConditionStatus::True)
-        }),
-    )
-    .await
-    .context("the acceptor did not become Ready within a minute")??;
-    let Some(status) = ready.and_then(|a| a.status) else {
-        bail!("the acceptor vanished");
-    };
+    let dc2 = playground.cluster("dc2");
+    create_kubeconfig_secret(&dc1, "dc2-kubeconfig", &dc2.kube.kubeconfig()).await?;
+    println!("dc1: created Secret dc2-kubeconfig (how dc1's operator reaches dc2)");
+
+    let acceptor: PeeringAcceptor = apply_example(&dc1, EXAMPLE_ACCEPTOR_WITH_DELIVERY).await?;
     println!(
-        "dc1: PeeringAcceptor {name} Ready: token in Secret {} (Consul peering {}, state {})",
-        status.secret.and_then(|s| s.name).unwrap_or_default(),
+        "dc1: applied PeeringAcceptor {} (examples/acceptor-with-delivery.yaml)",
+        acceptor.name_any()
+    );
+    let acceptor = wait_for(&dc1, &acceptor.name_any(), |a: &PeeringAcceptor| {
+        is_ready(a.status.as_ref().map(|s| s.conditions.as_slice()))
+    })
+    .await?;
+    let status = acceptor.status.clone().unwrap_or_default();
+    let secret = status.secret.and_then(|s| s.name).unwrap_or_default();
+    println!(
+        "dc1: token generated into Secret {secret} (Consul peering {}, state {})",
         status.peering_id.unwrap_or_default(),
         status.state.unwrap_or_default()
     );
+    let acceptor = wait_for(&dc1, &acceptor.name_any(), |a: &PeeringAcceptor| {
+        a.status.as_ref().is_some_and(|s| {
+            !s.delivery.is_empty()
+                && s.delivery.iter().all(|d| {
+                    find_condition(&d.conditions, CONDITION_DELIVERED)
+                        .is_some_and(|c| c.status == ConditionStatus::True)
+                })
+        })
+    })
+    .await?;
+    for d in acceptor.status.iter().flat_map(|s| &s.delivery) {
+        println!(
+            "dc1 → dc2: Secret {}/{} delivered (token fingerprint {})",
+            d.namespace,
+            d.secret_name,
+            d.token_fingerprint.clone().unwrap_or_default()
+        );
+    }
+
+    let dialer: PeeringDialer = apply_example(&dc2.kube.client(), EXAMPLE_DIALER).await?;
+    println!(
+        "dc2: applied PeeringDialer {} (examples/dialer.yaml)",
+        dialer.name_any()
+    );
+    let dialer = wait_for(
+        &dc2.kube.client(),
+        &dialer.name_any(),
+        |d: &PeeringDialer| d.status.as_ref().and_then(|s| s.state.as_deref()) == Some("ACTIVE"),
+    )
+    .await?;
+    println!(
+        "dc2: PeeringDialer {} established: state ACTIVE (peer datacenter {})",
+        dialer.name_any(),
+        dialer
+            .status
+            .and_then(|s| s.remote)
+            .and_then(|r| r.datacenter)
+            .unwrap_or_default()
+    );
+    let acceptor = wait_for(&dc1, &acceptor.name_any(), |a: &PeeringAcceptor| {
+        a.status.as_ref().and_then(|s| s.state.as_deref()) == Some("ACTIVE")
+    })
+    .await?;
+    println!(
+        "dc1: PeeringAcceptor {} sees the peering ACTIVE: dc1 and dc2 are peered",
+        acceptor.name_any()
+    );
+    Ok(())
+}
+
+fn is_ready(conditions: Option<&[crate::crd::Condition]>) -> bool {
+    conditions
+        .and_then(|c| find_condition(c, CONDITION_READY))
+        .is_some_and(|c| c.status == ConditionStatus::True)
+}
+
+/// Waits up to a minute for the resource `name` in `default` to satisfy `done`.
+async fn wait_for<K>(
+    client: &kube::Client,
+    name: &str,
+    done: impl Fn(&K) -> bool + Send + 'static,
+) -> anyhow::Result<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), "default");
+    let found = tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(api, name, move |obj: Option<&K>| obj.is_some_and(&done)),
+    )
+    .await
+    .with_context(|| format!("{} {name} did not get there within a minute", K::kind(&())))??;
+    found.with_context(|| format!("{} {name} vanished", K::kind(&())))
+}
+
+/// Creates (or replaces) the Secret holding a kubeconfig for delivery.
+pub async fn create_kubeconfig_secret(
+    client: &kube::Client,
+    name: &str,
+    kubeconfig: &str,
+) -> anyhow::Result<()> {
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some("default".to_owned()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([(
+            DEFAULT_KUBECONFIG_KEY.to_owned(),
+            kubeconfig.to_owned(),
+        )])),
+        ..Default::default()
+    };
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "default");
+    api.patch(
+        name,
+        &PatchParams::apply("playground").force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .with_context(|| format!("creating Secret {name}"))?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! nothing and never leads to a second token.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -19,11 +20,11 @@ use super::peerings::{KnownPeering, Lookup};
 use super::plan::{AcceptorDesired, AcceptorPlan, Cause, plan_acceptor};
 use super::status::{Readiness, parse_time, with_ready, write_if_changed};
 use super::token_secret::{self, TokenRecord};
-use super::{Context, status};
+use super::{Context, delivery, status};
 use crate::consul;
 use crate::crd::{
-    FIELD_MANAGER, FINALIZER, PeeringAcceptor, PeeringAcceptorStatus, SecretOwner, StatusSecretRef,
-    reason, token_fingerprint,
+    DeliveryStatus, FIELD_MANAGER, FINALIZER, PeeringAcceptor, PeeringAcceptorStatus, SecretOwner,
+    StatusSecretRef, reason, token_fingerprint,
 };
 
 /// Entry point for the controller runtime.
@@ -46,6 +47,8 @@ struct Observed {
     record: Option<TokenRecord>,
     peering: Option<KnownPeering>,
     waiting_for_deletion: bool,
+    /// The delivery targets' states, when delivery ran in this pass.
+    delivery: Option<Vec<DeliveryStatus>>,
 }
 
 async fn apply(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Error> {
@@ -117,25 +120,24 @@ async fn sync(
         view.as_ref(),
         issued_before,
     );
-    match plan {
-        AcceptorPlan::UpToDate => Ok(Action::await_change()),
+    let (action, token) = match plan {
+        AcceptorPlan::UpToDate => (Action::await_change(), held.map(|(token, _)| token)),
         AcceptorPlan::Generate(cause) => {
-            generate(acceptor, ctx, &desired, cause, observed).await?;
-            Ok(Action::await_change())
+            let token = generate(acceptor, ctx, &desired, cause, observed).await?;
+            (Action::await_change(), Some(token))
         }
         AcceptorPlan::MoveToken => {
-            let (token, record) = held.expect("MoveToken is planned only for a held token");
-            let mut record = record;
+            let (token, mut record) = held.expect("MoveToken is planned only for a held token");
             record.issued.key = desired.key.clone();
             write_secret(&secrets, acceptor, &token, &record).await?;
             observed.record = Some(record);
-            Ok(Action::await_change())
+            (Action::await_change(), Some(token))
         }
         AcceptorPlan::WaitForDeletion => {
             observed.waiting_for_deletion = true;
             // The watcher wakes us when the peering is gone; the timer covers a watcher that is
             // not synced yet.
-            Ok(Action::requeue(std::time::Duration::from_secs(5)))
+            (Action::requeue(Duration::from_secs(5)), None)
         }
         AcceptorPlan::DeleteTerminated => {
             ctx.consul
@@ -143,9 +145,35 @@ async fn sync(
                 .delete(&desired.peer_name)
                 .await?;
             observed.waiting_for_deletion = true;
-            Ok(Action::requeue(std::time::Duration::from_secs(5)))
+            (Action::requeue(Duration::from_secs(5)), None)
         }
+    };
+    // Delivery follows the token; its failures are reported per target and retried with
+    // backoff, without touching the acceptor's own Ready.
+    if let (Some(token), Some(record)) = (token, observed.record.clone())
+        && acceptor
+            .spec
+            .delivery
+            .as_ref()
+            .is_some_and(|d| !d.is_empty())
+    {
+        let (statuses, failed) = delivery::deliver(
+            acceptor,
+            &ctx.kube,
+            &ctx.remotes,
+            &token,
+            &record,
+            &ctx.metrics,
+        )
+        .await;
+        observed.delivery = Some(statuses);
+        let key = format!("delivery/{namespace}/{name}");
+        if failed {
+            return Ok(Action::requeue(super::error::backoff(ctx.failed(&key))));
+        }
+        ctx.succeeded(&key);
     }
+    Ok(action)
 }
 
 /// The peering from the shared snapshot, or from Consul directly while the snapshot is not
@@ -182,7 +210,7 @@ async fn generate(
     desired: &AcceptorDesired,
     cause: Cause,
     observed: &mut Observed,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     // A new peer name or partition is a new Consul peering: the old one goes first, so a
     // failure in between is retried from the top without leaving it behind.
     if let Some(old) = &observed.record
@@ -250,7 +278,7 @@ async fn generate(
     .await;
     // The snapshot learns of the new peering from this read, before the next pass looks.
     observed.peering = read_fresh(ctx, &desired.partition, &desired.peer_name).await?;
-    Ok(())
+    Ok(token.into_inner())
 }
 
 async fn write_secret(
@@ -353,7 +381,11 @@ fn status_of(
         last_synced_time: record
             .and_then(|r| parse_time(&r.generated_at))
             .or(current.last_synced_time),
-        delivery: current.delivery,
+        delivery: match &observed.delivery {
+            Some(delivery) => delivery.clone(),
+            None if acceptor.spec.delivery.as_ref().is_none_or(|d| d.is_empty()) => Vec::new(),
+            None => current.delivery,
+        },
     }
 }
 
@@ -410,6 +442,9 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
         )
         .await;
     }
+    delivery::withdraw(acceptor, &ctx.kube, &ctx.remotes)
+        .await
+        .map_err(Error::Delivery)?;
     if secret.is_some() {
         match secrets.delete(secret_name, &DeleteParams::default()).await {
             Ok(_) => {}

@@ -42,6 +42,10 @@ pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 
+    /// A delivered copy of the token Secret could not be withdrawn from its target cluster.
+    #[error("delivery target: {0}")]
+    Delivery(String),
+
     /// The finalizer helper could not add or remove the finalizer.
     #[error("finalizer: {0}")]
     Finalizer(String),
@@ -58,6 +62,7 @@ impl Error {
             Error::ConsulUnreachable { reason, .. } => reason,
             Error::TokenRejected(_) => reason::TOKEN_REJECTED,
             Error::Kube(_) | Error::Finalizer(_) => reason::KUBERNETES_ERROR,
+            Error::Delivery(_) => reason::DELIVERY_FAILED,
         }
     }
 
@@ -73,7 +78,7 @@ impl Error {
             // A foreign Secret is not watched (it lacks our label); look again now and then.
             Error::SecretConflict(_) => true,
             Error::Consul(e) => e.reason() != reason::TOKEN_REJECTED,
-            Error::Kube(_) | Error::Finalizer(_) => true,
+            Error::Kube(_) | Error::Finalizer(_) | Error::Delivery(_) => true,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! error policy.
 
 pub mod acceptor;
+pub mod delivery;
 pub mod dialer;
 pub mod error;
 pub mod peerings;
@@ -88,6 +89,8 @@ pub struct Context {
     pub peerings: Arc<ConsulPeerings>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    /// Clients of, and watches on, the clusters tokens are delivered to.
+    pub remotes: delivery::RemoteClusters,
     /// Consecutive failures per resource, for the capped exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// Per dialer, the fingerprint of the last token Consul refused: tried once, not in a loop.
@@ -111,6 +114,7 @@ impl Context {
             kube,
             consul,
             metrics,
+            remotes: delivery::RemoteClusters::default(),
             failures: Mutex::new(HashMap::new()),
             rejected_tokens: Mutex::new(HashMap::new()),
         })
@@ -247,6 +251,7 @@ pub async fn run(
             acceptor_store.clone(),
             triggers::acceptor_peer,
         ))
+        .reconcile_on(futures::stream::iter(ctx.remotes.take_wakeups()).flatten())
         .graceful_shutdown_on(shutdown.clone())
         .run(
             |obj, ctx| instrumented("acceptor", obj, ctx, acceptor::reconcile),
