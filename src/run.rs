@@ -165,7 +165,8 @@ pub async fn run_with(
         instance: Some(args.identity()),
         ..controller::Config::default()
     };
-    let ctx = Context::new(client.clone(), Arc::new(consul), metrics, &config);
+    let consul = Arc::new(consul.observed_by(metrics.clone()));
+    let ctx = Context::new(client.clone(), consul, metrics, &config);
     let result = if args.leader_elect {
         lead_then_run(client, ctx, config, health.clone(), &args, stop.clone()).await
     } else {

@@ -23,9 +23,28 @@ use super::types::{EstablishRequest, GenerateTokenRequest, GenerateTokenResponse
 /// Consul adds up to wait/16 of jitter to a blocking query's wait.
 const BLOCKING_JITTER_DIVISOR: u32 = 16;
 
+/// Called after every HTTP exchange with the endpoint's label (`peering_token`,
+/// `peering_establish`, `peering_read`, `peering_delete`, `peerings_list`), the status code
+/// (`None` when no response arrived) and the time it took: the operator's metrics hook.
+#[derive(Clone)]
+pub struct RequestObserver(Arc<dyn Fn(&'static str, Option<u16>, Duration) + Send + Sync>);
+
+impl RequestObserver {
+    pub fn new(f: impl Fn(&'static str, Option<u16>, Duration) + Send + Sync + 'static) -> Self {
+        RequestObserver(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for RequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestObserver")
+    }
+}
+
 /// A client for one Consul's peering API. Cheap to clone (shared connection pool).
 #[derive(Clone, Debug)]
 pub struct Client {
+    observer: Option<RequestObserver>,
     http: reqwest::Client,
     base: Url,
     token: Arc<TokenSource>,
@@ -36,6 +55,8 @@ pub struct Client {
 
 /// One HTTP exchange to make (and maybe repeat).
 struct Call<'a> {
+    /// The endpoint's label for metrics.
+    endpoint: &'static str,
     method: Method,
     url: Url,
     body: Option<Vec<u8>>,
@@ -72,6 +93,7 @@ impl Client {
             .build()
             .map_err(|err| ConsulError::InvalidConfig(format!("HTTP client: {err}")))?;
         Ok(Self {
+            observer: None,
             http,
             base,
             token,
@@ -79,6 +101,12 @@ impl Client {
             request_timeout: config.request_timeout,
             retry: config.retry,
         })
+    }
+
+    /// This client, reporting every exchange to `observer`.
+    pub fn with_observer(mut self, observer: RequestObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The base URL requests go to (for logs and messages; it holds no credentials).
@@ -99,6 +127,7 @@ impl Client {
         }
         let reply = self
             .send(Call {
+                endpoint: "peering_token",
                 method: Method::POST,
                 url: self.url(&["v1", "peering", "token"]),
                 body: Some(json_body(request)?),
@@ -114,6 +143,7 @@ impl Client {
     /// `POST /v1/peering/establish`: dial the peer with its token (which this consumes).
     pub async fn establish(&self, request: &EstablishRequest) -> Result<(), ConsulError> {
         self.send(Call {
+            endpoint: "peering_establish",
             method: Method::POST,
             url: self.url(&["v1", "peering", "establish"]),
             body: Some(json_body(request)?),
@@ -129,6 +159,7 @@ impl Client {
     pub async fn read(&self, name: &str) -> Result<Option<Peering>, ConsulError> {
         let reply = self
             .send(Call {
+                endpoint: "peering_read",
                 method: Method::GET,
                 url: self.peering_url(name)?,
                 body: None,
@@ -146,6 +177,7 @@ impl Client {
     /// `DELETE /v1/peering/:name`: marks the peering for deletion (a no-op when it is unknown).
     pub async fn delete(&self, name: &str) -> Result<(), ConsulError> {
         self.send(Call {
+            endpoint: "peering_delete",
             method: Method::DELETE,
             url: self.peering_url(name)?,
             body: None,
@@ -176,6 +208,7 @@ impl Client {
         }
         let reply = self
             .send(Call {
+                endpoint: "peerings_list",
                 method: Method::GET,
                 url,
                 body: None,
@@ -224,7 +257,15 @@ impl Client {
             attempts += 1;
             let started = Instant::now();
             let result = self.attempt(&call).await;
-            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let elapsed = started.elapsed();
+            if let Some(observer) = &self.observer {
+                let status = match &result {
+                    Ok(reply) => Some(reply.status.as_u16()),
+                    Err(error) => error.status(),
+                };
+                (observer.0)(call.endpoint, status, elapsed);
+            }
+            let elapsed_ms = elapsed.as_millis() as u64;
             match result {
                 Ok(reply) => {
                     tracing::debug!(method = %call.method, path = call.url.path(), status = reply.status.as_u16(), elapsed_ms, attempts, "Consul request");

@@ -10,7 +10,7 @@ mod token;
 mod token_source;
 mod types;
 
-pub use client::Client;
+pub use client::{Client, RequestObserver};
 pub use config::{AclToken, ConsulConfig, DEFAULT_ADDRESS, env, parse_go_bool};
 pub use error::ConsulError;
 pub use retry::{Idempotency, RetryPolicy};

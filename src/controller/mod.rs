@@ -55,6 +55,7 @@ impl Default for Config {
 /// goes into `?partition=` of every request).
 pub struct ConsulClients {
     config: consul::ConsulConfig,
+    observer: Option<consul::RequestObserver>,
     clients: Mutex<HashMap<String, consul::Client>>,
 }
 
@@ -64,8 +65,28 @@ impl ConsulClients {
         let default = consul::Client::new(&config)?;
         Ok(ConsulClients {
             config,
+            observer: None,
             clients: Mutex::new(HashMap::from([(String::new(), default)])),
         })
+    }
+
+    /// Every client reports its requests to `metrics`.
+    pub fn observed_by(self, metrics: Arc<Metrics>) -> Self {
+        let observer = consul::RequestObserver::new(move |endpoint, status, took| {
+            metrics.consul_request(endpoint, status, took)
+        });
+        let clients = self
+            .clients
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|(partition, client)| (partition, client.with_observer(observer.clone())))
+            .collect();
+        ConsulClients {
+            config: self.config,
+            observer: Some(observer),
+            clients: Mutex::new(clients),
+        }
     }
 
     /// The client for `partition` (`""`: the configured default).
@@ -76,7 +97,10 @@ impl ConsulClients {
         }
         let mut config = self.config.clone();
         config.partition = Some(partition.to_owned());
-        let client = consul::Client::new(&config)?;
+        let mut client = consul::Client::new(&config)?;
+        if let Some(observer) = &self.observer {
+            client = client.with_observer(observer.clone());
+        }
         clients.insert(partition.to_owned(), client.clone());
         Ok(client)
     }
