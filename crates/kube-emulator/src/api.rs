@@ -260,8 +260,12 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         if start.as_ref().is_some_and(|s| key.as_str() <= s.as_str()) {
             continue;
         }
-        let presented = present(served, &obj);
-        if !selection.matches(&presented) {
+        // Selectors only read metadata and kind fields, which a plain view does not change.
+        let selected = match served.view {
+            crate::registry::View::Plain => selection.matches(&obj),
+            _ => selection.matches(&present(served, &obj)),
+        };
+        if !selected {
             continue;
         }
         if limit > 0 && items.len() >= limit {
@@ -270,7 +274,7 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
             continue;
         }
         last_key = key;
-        items.push(presented);
+        items.push(present(served, &obj));
     }
     let continue_token = more.then(|| encode_continue(snapshot_rv, &last_key));
     let rv = snapshot_rv.to_string();

@@ -216,49 +216,47 @@ fn collect_garbage(state: &mut State) -> bool {
             }
         }
     }
-    for store in state.store.stores() {
-        for (key, obj) in state.store.entries(&store, None) {
-            if !deleting(&obj) {
-                continue;
+    for (store, key) in state.store.deleting() {
+        let Some(obj) = state.store.get(&store, &key) else {
+            continue;
+        };
+        let f = finalizers(&obj);
+        let uid = obj
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let deps = dependents_of.get(&uid).cloned().unwrap_or_default();
+        if f.iter().any(|x| x == "orphan") {
+            for (dstore, dkey, dobj) in &deps {
+                let mut updated = (**dobj).clone();
+                if let Some(refs) = updated
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
+                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
+                    if refs.is_empty() {
+                        updated["metadata"]
+                            .as_object_mut()
+                            .map(|m| m.remove("ownerReferences"));
+                    }
+                }
+                state.store.put(dstore, dkey.clone(), updated);
             }
-            let f = finalizers(&obj);
-            let uid = obj
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let deps = dependents_of.get(&uid).cloned().unwrap_or_default();
-            if f.iter().any(|x| x == "orphan") {
-                for (dstore, dkey, dobj) in &deps {
-                    let mut updated = (**dobj).clone();
-                    if let Some(refs) = updated
-                        .pointer_mut("/metadata/ownerReferences")
-                        .and_then(Value::as_array_mut)
-                    {
-                        refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
-                        if refs.is_empty() {
-                            updated["metadata"]
-                                .as_object_mut()
-                                .map(|m| m.remove("ownerReferences"));
-                        }
-                    }
-                    state.store.put(dstore, dkey.clone(), updated);
+            owners_done.push((store.clone(), key.clone(), "orphan"));
+        } else if f.iter().any(|x| x == "foregroundDeletion") {
+            let mut blocking = false;
+            for (dstore, dkey, dobj) in &deps {
+                if owner_refs(dobj).iter().any(|r| r.uid == uid && r.block) {
+                    blocking = true;
                 }
-                owners_done.push((store.clone(), key.clone(), "orphan"));
-            } else if f.iter().any(|x| x == "foregroundDeletion") {
-                let mut blocking = false;
-                for (dstore, dkey, dobj) in &deps {
-                    if owner_refs(dobj).iter().any(|r| r.uid == uid && r.block) {
-                        blocking = true;
-                    }
-                    if !deleting(dobj) {
-                        changed |=
-                            delete_background(state, dstore, dkey.clone(), Propagation::Foreground);
-                    }
+                if !deleting(dobj) {
+                    changed |=
+                        delete_background(state, dstore, dkey.clone(), Propagation::Foreground);
                 }
-                if !blocking {
-                    owners_done.push((store.clone(), key.clone(), "foregroundDeletion"));
-                }
+            }
+            if !blocking {
+                owners_done.push((store.clone(), key.clone(), "foregroundDeletion"));
             }
         }
     }

@@ -49,6 +49,8 @@ pub struct Store {
     uids: HashMap<String, (String, ObjKey)>,
     /// Objects that carry ownerReferences (what the garbage collector looks at).
     owned: BTreeSet<(String, ObjKey)>,
+    /// Objects with a deletionTimestamp (owners whose propagation the collector completes).
+    deleting: BTreeSet<(String, ObjKey)>,
 }
 
 impl Store {
@@ -62,6 +64,7 @@ impl Store {
             watchers: Vec::new(),
             uids: HashMap::new(),
             owned: BTreeSet::new(),
+            deleting: BTreeSet::new(),
         }
     }
 
@@ -117,6 +120,11 @@ impl Store {
         self.owned.iter().cloned().collect()
     }
 
+    /// (store, key) of every object being deleted.
+    pub fn deleting(&self) -> Vec<(String, ObjKey)> {
+        self.deleting.iter().cloned().collect()
+    }
+
     pub fn by_uid(&self, uid: &str) -> Option<(String, ObjKey)> {
         self.uids.get(uid).cloned()
     }
@@ -132,9 +140,14 @@ impl Store {
             .and_then(Value::as_array)
             .is_some_and(|r| !r.is_empty())
         {
-            self.owned.insert(entry);
+            self.owned.insert(entry.clone());
         } else {
             self.owned.remove(&entry);
+        }
+        if object.pointer("/metadata/deletionTimestamp").is_some() {
+            self.deleting.insert(entry);
+        } else {
+            self.deleting.remove(&entry);
         }
         if let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
             self.uids
@@ -164,7 +177,9 @@ impl Store {
     /// Removes an object; the `DELETED` event carries its last state with a new resourceVersion.
     pub fn remove(&mut self, store: &str, key: &ObjKey) -> Option<Arc<Value>> {
         let prev = self.objects.get_mut(store)?.remove(key)?;
-        self.owned.remove(&(store.to_string(), key.clone()));
+        let entry = (store.to_string(), key.clone());
+        self.owned.remove(&entry);
+        self.deleting.remove(&entry);
         if let Some(uid) = prev.pointer("/metadata/uid").and_then(Value::as_str) {
             self.uids.remove(uid);
         }
