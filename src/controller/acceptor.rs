@@ -11,14 +11,14 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 
 use super::error::Error;
 use super::peerings::{KnownPeering, Lookup};
 use super::plan::{AcceptorDesired, AcceptorPlan, Cause, plan_acceptor};
-use super::status::{Readiness, parse_time, with_ready, write_if_changed};
+use super::status::{Readiness, parse_time, publish, report, with_ready, write_if_changed};
 use super::token_secret::{self, TokenRecord};
 use super::{Context, delivery, status};
 use crate::consul;
@@ -59,8 +59,20 @@ async fn apply(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Erro
         Err(e) => Readiness::not_ready(e.reason(), e.to_string()),
     };
     let desired = status_of(acceptor, &observed, &readiness);
-    let api: Api<PeeringAcceptor> = ctx.api(&acceptor.namespace().unwrap_or_default());
-    write_if_changed(&api, acceptor, acceptor.status.as_ref(), &desired).await?;
+    let previous = acceptor
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    report(
+        ctx,
+        acceptor,
+        acceptor.status.as_ref(),
+        &desired,
+        previous,
+        &readiness,
+    )
+    .await?;
     result
 }
 
@@ -453,24 +465,4 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
         }
     }
     Ok(Action::await_change())
-}
-
-/// Publishes a Kubernetes Event about the acceptor; a failure to publish is only logged.
-pub(super) async fn publish<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    obj: &K,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        tracing::debug!(error = %e, "publishing an event failed");
-    }
 }

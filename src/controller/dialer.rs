@@ -15,14 +15,14 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 
-use super::acceptor::{look_up, publish, read_fresh};
+use super::acceptor::{look_up, read_fresh};
 use super::error::Error;
 use super::peerings::{
     KnownPeering, Lookup, META_ESTABLISHED_AT, META_PEERING_VERSION, META_RESERVED_PREFIX,
     META_TOKEN_FINGERPRINT,
 };
 use super::plan::{DialerDesired, DialerPlan, WaitReason, plan_dialer};
-use super::status::{Readiness, now, parse_time, with_ready, write_if_changed};
+use super::status::{Readiness, now, parse_time, publish, report, with_ready};
 use super::{Context, resource_key};
 use crate::consul::{self, PeeringToken};
 use crate::crd::{
@@ -59,8 +59,20 @@ async fn apply(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error> {
         Err(e) => Readiness::not_ready(e.reason(), e.to_string()),
     };
     let desired = status_of(dialer, &observed, &readiness);
-    let api: Api<PeeringDialer> = ctx.api(&dialer.namespace().unwrap_or_default());
-    write_if_changed(&api, dialer, dialer.status.as_ref(), &desired).await?;
+    let previous = dialer
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    report(
+        ctx,
+        dialer,
+        dialer.status.as_ref(),
+        &desired,
+        previous,
+        &readiness,
+    )
+    .await?;
     result
 }
 
@@ -204,18 +216,9 @@ async fn sync(
                     ctx.metrics.establish_attempted(false);
                     let error = Error::from(e);
                     if error.reason() == reason::TOKEN_REJECTED {
+                        // Remembered so this token is not sent again; the Warning Event comes
+                        // with the status change.
                         ctx.set_rejected_token(&key, Some(fingerprint.clone()));
-                        publish(
-                            ctx,
-                            dialer,
-                            EventType::Warning,
-                            "TokenRejected",
-                            format!(
-                                "Consul refused the token in Secret {} (fingerprint {fingerprint}): {error}",
-                                secret.name
-                            ),
-                        )
-                        .await;
                     }
                     Err(error)
                 }

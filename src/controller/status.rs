@@ -7,7 +7,12 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::crd::{CONDITION_READY, Condition, ConditionStatus, FIELD_MANAGER, set_condition};
+use kube::runtime::events::{Event, EventType};
+
+use super::Context;
+use crate::crd::{
+    CONDITION_READY, Condition, ConditionStatus, FIELD_MANAGER, find_condition, set_condition,
+};
 
 /// The `Ready` condition to put in a status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +68,62 @@ pub fn now() -> Time {
 /// Parses an RFC 3339 time recorded in an annotation or Consul's Meta.
 pub fn parse_time(raw: &str) -> Option<Time> {
     raw.parse().ok().map(Time)
+}
+
+/// Writes the status computed by one pass and, when the resource newly becomes not ready (or
+/// not ready for a new reason), publishes a Warning Event saying why.
+pub async fn report<K, S>(
+    ctx: &Context,
+    obj: &K,
+    current: Option<&S>,
+    desired: &S,
+    previous_conditions: &[Condition],
+    readiness: &Readiness,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    let api: Api<K> = ctx.api(&obj.namespace().unwrap_or_default());
+    write_if_changed(&api, obj, current, desired).await?;
+    let previous = find_condition(previous_conditions, CONDITION_READY);
+    let newly_failing = !readiness.ready
+        && previous
+            .is_none_or(|c| c.status == ConditionStatus::True || c.reason != readiness.reason);
+    if newly_failing {
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            readiness.reason,
+            readiness.message.clone(),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Publishes a Kubernetes Event about `obj`; a failure to publish is only logged.
+pub async fn publish<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        tracing::debug!(error = %e, "publishing an event failed");
+    }
 }
 
 /// Applies `desired` as the status of `obj` unless it already is. Returns whether it wrote.
