@@ -266,3 +266,39 @@ async fn one_acceptor_datacenter_peers_with_several_dialers() {
     wait_state(&hub, "dc2", PeeringState::Failing).await;
     assert_eq!(hub.peering("", "dc3").unwrap().state, PeeringState::Active);
 }
+
+/// Rewrites a token's JSON and encodes it again.
+fn tampered(token: &str, change: impl FnOnce(&mut serde_json::Value)) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&engine.decode(token).unwrap()).unwrap();
+    change(&mut json);
+    engine.encode(serde_json::to_vec(&json).unwrap())
+}
+
+#[tokio::test]
+async fn the_exchange_verifies_the_tokens_ca_and_server_name() {
+    let dc1 = start(config("dc1")).await;
+    let dc2 = start(config("dc2")).await;
+    let token = generate(&dc1, "p").await;
+    let foreign_ca = emulator_common::Pki::new("another Consul CA");
+    let wrong_ca = tampered(&token, |t| {
+        t["CA"] = serde_json::json!([foreign_ca.ca_pem()])
+    });
+    let a = establish(&dc2, "p", &wrong_ca).await;
+    assert_eq!(a.status, 500);
+    assert!(a.body.contains("transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"), "{}", a.body);
+    let wrong_name = tampered(&token, |t| {
+        t["ServerName"] = serde_json::json!("server.dc9.peering.example.consul")
+    });
+    let b = establish(&dc2, "q", &wrong_name).await;
+    assert_eq!(b.status, 500);
+    assert!(
+        b.body.contains("authentication handshake failed"),
+        "{}",
+        b.body
+    );
+    // The secret was not spent by the failed handshakes.
+    assert_eq!(establish(&dc2, "r", &token).await.status, 200);
+}
