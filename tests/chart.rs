@@ -782,3 +782,48 @@ fn chart_readme_documents_every_value_with_its_default() {
         );
     }
 }
+
+/// Whether `text` holds `name` as a whole word (not as part of a longer flag or variable name).
+fn has_word(text: &str, name: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    text.match_indices(name)
+        .any(|(i, _)| !text[..i].ends_with(word) && !text[i + name.len()..].starts_with(word))
+}
+
+#[test]
+fn the_chart_passes_only_flags_and_variables_that_the_operator_takes() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_consul-peering-operator"))
+        .args(["run", "--help"])
+        .output()
+        .expect("run the operator binary");
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    // Value placeholders (`--lease-name <LEASE_NAME>`) name no variable: leave them out.
+    let mut documented = String::new();
+    for part in help.split('<') {
+        documented.push_str(part.split_once('>').map_or(part, |(_, rest)| rest));
+    }
+    for file in ci_values_files() {
+        let rendered = helm::render(&Release::new(NAMESPACE).values_file(&file)).unwrap();
+        let args = args(&rendered);
+        assert_eq!(args[0], "run");
+        for flag in &args[1..] {
+            let name = flag.split('=').next().unwrap();
+            assert!(
+                name.starts_with("--") && has_word(&help, name),
+                "{}: {flag} is not an option of run",
+                file.display()
+            );
+        }
+        for (name, value) in env(&rendered) {
+            assert!(
+                has_word(&documented, &name),
+                "{}: run --help does not mention {name}",
+                file.display()
+            );
+            if name == "LOG_FORMAT" {
+                assert!(help.contains("[possible values: text, json]") && has_word(&help, &value));
+            }
+        }
+    }
+}
