@@ -280,11 +280,7 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     let rv = snapshot_rv.to_string();
     let body = match call.wanted {
         Wanted::Table => {
-            let include = match call.query.get("includeObject") {
-                Some("None") => IncludeObject::None,
-                Some("Object") => IncludeObject::Object,
-                _ => IncludeObject::Metadata,
-            };
+            let include = ext::include_object(call.query.get("includeObject"))?;
             ext::table(
                 &served.kind,
                 &items,
@@ -467,6 +463,17 @@ pub fn establish_crds(state: &mut State) {
 }
 
 fn parse_body(call: &Call) -> Result<Value, ApiError> {
+    if call.served.kind.custom
+        && call
+            .content_type
+            .contains("application/vnd.kubernetes.protobuf")
+    {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+        ));
+    }
     crate::request::decode_body(call.content_type, call.body, &call.served.kind.kind)
 }
 
@@ -610,9 +617,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
                     out
                 }
                 PatchType::Json => apply_json_patch(live, &body)?,
-                _ => {
-                    ext::strategic_merge_patch(kind, live, &body).map_err(ApiError::bad_request)?
-                }
+                _ => ext::strategic_merge_patch(kind, live, &body)?,
             }
         }
     };

@@ -1,93 +1,81 @@
 //! The one place where the server calls the pure building blocks written alongside it
-//! (`schema`, `openapi`, `table`, `ssa`, `strategic_merge`, `protobuf`). Until a block has
-//! landed, its call site here falls back to the simplest behaviour that keeps the server usable;
-//! every fallback is listed in the README.
+//! (`schema`, `openapi`, `table`, `ssa`, `strategic_merge`, `protobuf`), translating their
+//! results into the server's types (`Cause`, `ApiError`).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::resource::ResourceKind;
-use crate::status::{ApiError, Cause};
+use crate::status::{ApiError, Cause, Details};
+
+pub use crate::openapi::{v2_document as openapi_v2, v3_group_version_with_hash, v3_root};
+pub use crate::ssa::{Conflict, apply, conflict_causes, conflict_message, record_update};
+pub use crate::table::{IncludeObject, table};
 
 /// The compiled schema of one CRD version.
-pub struct Schema {
-    _raw: Value,
+pub struct Schema(crate::schema::Schema);
+
+fn causes(errors: Vec<crate::schema::FieldError>) -> Vec<Cause> {
+    errors
+        .into_iter()
+        .map(|e| Cause {
+            reason: e.reason,
+            message: e.message,
+            field: Some(e.field),
+        })
+        .collect()
 }
 
 impl Schema {
     pub fn compile(open_api_v3_schema: &Value) -> Result<Schema, String> {
-        Ok(Schema {
-            _raw: open_api_v3_schema.clone(),
-        })
+        crate::schema::Schema::compile(open_api_v3_schema).map(Schema)
     }
-    /// Removes unknown fields; returns their paths (`.spec.foo`).
-    pub fn prune(&self, _object: &mut Value) -> Vec<String> {
-        Vec::new()
+    /// Removes unknown fields; returns their paths (`spec.foo`, `metadata.extra`).
+    pub fn prune(&self, object: &mut Value) -> Vec<String> {
+        self.0.prune(object)
     }
-    pub fn apply_defaults(&self, _object: &mut Value) {}
-    pub fn validate(&self, _object: &Value) -> Vec<Cause> {
-        Vec::new()
+    pub fn apply_defaults(&self, object: &mut Value) {
+        self.0.apply_defaults(object)
+    }
+    /// Validation of a create.
+    pub fn validate(&self, object: &Value) -> Vec<Cause> {
+        causes(self.0.validate(object))
+    }
+    /// Validation of an update of the main resource (errors in unchanged values ratchet).
+    pub fn validate_update(&self, object: &Value, old: &Value) -> Vec<Cause> {
+        causes(self.0.validate_update(object, old))
+    }
+    /// Validation of a write to /status.
+    pub fn validate_status(&self, object: &Value, old: &Value) -> Vec<Cause> {
+        causes(self.0.validate_status(object, Some(old)))
     }
 }
 
-/// `includeObject=` of Table requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IncludeObject {
-    None,
-    Metadata,
-    Object,
-}
-
-/// A `meta.k8s.io/v1` Table of the objects.
-pub fn table(
-    _kind: &ResourceKind,
-    objects: &[Value],
-    with_column_definitions: bool,
-    include_object: IncludeObject,
-    resource_version: &str,
-    continue_token: Option<&str>,
-) -> Value {
-    let rows: Vec<Value> = objects
+/// The 422 a PATCH with `fieldValidation=Strict` gets for unknown fields.
+pub fn strict_patch_error(patched: &Value, unknown: &[String]) -> ApiError {
+    let errors: Vec<String> = unknown
         .iter()
-        .map(|o| {
-            let object = match include_object {
-                IncludeObject::None => Value::Null,
-                IncludeObject::Object => o.clone(),
-                IncludeObject::Metadata => json!({
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
-                }),
-            };
-            json!({"cells": [o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)], "object": object})
-        })
+        .map(|u| crate::schema::unknown_field_error(u))
         .collect();
-    let mut metadata = json!({"resourceVersion": resource_version});
-    if let Some(c) = continue_token {
-        metadata["continue"] = json!(c);
-    }
-    let columns = if with_column_definitions {
-        json!([{"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}])
-    } else {
-        Value::Null
-    };
-    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": columns, "rows": rows})
+    let json = serde_json::to_string(patched).unwrap_or_default();
+    let cause = crate::schema::strict_patch_error(&json, &errors);
+    ApiError::invalid("", "", "", "", causes(vec![cause]))
 }
 
-pub fn openapi_v2(_kinds: &[ResourceKind]) -> Option<Value> {
-    None
-}
-pub fn openapi_v3_root(_kinds: &[ResourceKind]) -> Option<Value> {
-    None
-}
-pub fn openapi_v3_group_version(
-    _group: &str,
-    _version: &str,
-    _kinds: &[ResourceKind],
-) -> Option<Value> {
-    None
+/// The 400 of `fieldValidation=Strict` on create and update.
+pub fn strict_decoding_error(kind: &str, version: &str, unknown: &[String]) -> ApiError {
+    let errors: Vec<String> = unknown
+        .iter()
+        .map(|u| crate::schema::unknown_field_error(u))
+        .collect();
+    ApiError::bad_request(crate::schema::strict_decoding_message(
+        kind, version, &errors,
+    ))
 }
 
-pub use crate::ssa::{Conflict, apply, conflict_causes, conflict_message, record_update};
+/// The `Warning` header value for one unknown field.
+pub fn unknown_field_warning(path: &str) -> String {
+    crate::schema::warning_header(&crate::schema::unknown_field_error(path))
+}
 
 /// `check_applied` of the apply body, as a Status error.
 pub fn check_applied(kind: &ResourceKind, applied: &Value) -> Result<(), ApiError> {
@@ -102,17 +90,48 @@ pub fn check_applied(kind: &ResourceKind, applied: &Value) -> Result<(), ApiErro
     })
 }
 
+/// Strategic merge patch of a built-in object, with the real server's error statuses.
 pub fn strategic_merge_patch(
-    _kind: &ResourceKind,
+    kind: &ResourceKind,
     original: &Value,
     patch: &Value,
-) -> Result<Value, String> {
-    let mut out = original.clone();
-    json_patch::merge(&mut out, patch);
-    Ok(out)
+) -> Result<Value, ApiError> {
+    crate::strategic_merge::strategic_merge_patch(kind, original, patch).map_err(|message| {
+        let status = crate::strategic_merge::error_status(&message);
+        let mut err = ApiError::new(status.code, status.reason, status.message);
+        if status.code == 422 {
+            err.details = Some(Box::default());
+        } else if status.code == 500 {
+            err.details = Some(Box::new(Details {
+                causes: vec![Cause {
+                    reason: String::new(),
+                    message: message.clone(),
+                    field: None,
+                }],
+                ..Details::default()
+            }));
+        }
+        err
+    })
 }
 
-/// Decodes a Kubernetes protobuf body into JSON.
-pub fn decode_protobuf(_body: &[u8]) -> Result<Value, String> {
-    Err("protobuf is not supported yet".to_string())
+/// Decodes a Kubernetes protobuf body into JSON; `endpoint_kind` names the kind of the URL.
+pub fn decode_protobuf(body: &[u8], endpoint_kind: &str) -> Result<Value, ApiError> {
+    crate::protobuf::decode(body).map_err(|e| {
+        ApiError::bad_request(crate::protobuf::bad_request_message(
+            endpoint_kind,
+            body,
+            &e,
+        ))
+    })
+}
+
+/// `?includeObject=` of a Table request (400 for an unknown value).
+pub fn include_object(value: Option<&str>) -> Result<IncludeObject, ApiError> {
+    IncludeObject::parse(value).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unrecognized includeObject value: {:?}",
+            value.unwrap_or("")
+        ))
+    })
 }

@@ -294,11 +294,7 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
 }
 
 fn answer_response(answer: Answer, wanted: &Wanted) -> Response {
-    let warnings: Vec<String> = answer
-        .warnings
-        .iter()
-        .map(|w| format!("299 - {w:?}"))
-        .collect();
+    let warnings = answer.warnings.clone();
     if *wanted == Wanted::Yaml {
         let text = serde_saphyr::to_string(&answer.body).unwrap_or_default();
         let mut resp = text_response(answer.code, "application/yaml", &text);
@@ -412,22 +408,16 @@ fn non_resource(front: &Front, route: Route, accept: &str, query: &Query) -> Res
                 // Protobuf OpenAPI is not produced; kubectl tolerates the 404.
                 return not_found();
             }
-            match ext::openapi_v2(&registry.all_kinds()) {
-                Some(doc) => json_response(200, &doc, &[]),
-                None => not_found(),
-            }
+            json_response(200, &ext::openapi_v2(&registry.all_kinds()), &[])
         }
-        Route::OpenApiV3Root => match ext::openapi_v3_root(&registry.all_kinds()) {
-            Some(doc) => {
-                let mut resp = json_response(200, &doc, &[]);
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                resp
-            }
-            None => not_found(),
-        },
+        Route::OpenApiV3Root => {
+            let mut resp = json_response(200, &ext::v3_root(&registry.all_kinds()), &[]);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            resp
+        }
         Route::OpenApiV3(path) => {
             let parts: Vec<&str> = path.split('/').collect();
             let (group, version) = match parts.as_slice() {
@@ -435,24 +425,24 @@ fn non_resource(front: &Front, route: Route, accept: &str, query: &Query) -> Res
                 ["apis", g, v] => (*g, *v),
                 _ => return not_found(),
             };
-            match ext::openapi_v3_group_version(group, version, &registry.all_kinds()) {
-                Some(doc) => {
-                    let mut resp = json_response(200, &doc, &[]);
-                    let h = resp.headers_mut();
-                    h.insert(
-                        header::CACHE_CONTROL,
-                        HeaderValue::from_static("public, immutable"),
-                    );
-                    h.insert(header::VARY, HeaderValue::from_static("Accept"));
-                    if let Some(hash) = query.value("hash")
-                        && let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\""))
-                    {
-                        h.insert(header::ETAG, v);
-                    }
-                    resp
+            let Some((doc, hash)) =
+                ext::v3_group_version_with_hash(group, version, &registry.all_kinds())
+            else {
+                return not_found();
+            };
+            let mut resp = json_response(200, &doc, &[]);
+            let h = resp.headers_mut();
+            h.insert(header::VARY, HeaderValue::from_static("Accept"));
+            if query.value("hash") == Some(hash.as_str()) {
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, immutable"),
+                );
+                if let Ok(v) = HeaderValue::from_str(&format!("\"{hash}\"")) {
+                    h.insert(header::ETAG, v);
                 }
-                None => not_found(),
             }
+            resp
         }
         _ => not_found(),
     }

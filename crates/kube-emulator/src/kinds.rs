@@ -6,7 +6,7 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::registry::{Served, View};
-use crate::status::{ApiError, Cause};
+use crate::status::Cause;
 use crate::validation::{config_key_errors, micro_time_error, time_error};
 
 /// Decode-time checks: what the real server rejects with 400 while turning the body into its
@@ -542,13 +542,6 @@ pub fn unknown_metadata_fields(obj: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The 400 of a body that does not decode, in the real server's words.
-pub fn cannot_handle(kind: &str, detail: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "{kind} in version \"v1\" cannot be handled as a {kind}: {detail}"
-    ))
 }
 
 #[cfg(test)]

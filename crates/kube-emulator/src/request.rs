@@ -180,11 +180,7 @@ pub fn decode_body(content_type: &str, body: &[u8], kind_name: &str) -> Result<V
     match media.as_str() {
         "" | "application/json" | "*/*" => parse_json(body, kind_name),
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body, kind_name),
-        "application/vnd.kubernetes.protobuf" => crate::ext::decode_protobuf(body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the object provided is unrecognized (must be of type {kind_name}): {e}"
-            ))
-        }),
+        "application/vnd.kubernetes.protobuf" => crate::ext::decode_protobuf(body, kind_name),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }

@@ -207,15 +207,16 @@ impl ApiError {
         details_kind: &str,
         causes: Vec<Cause>,
     ) -> ApiError {
-        let summary = match causes.as_slice() {
-            [one] => one.summary(),
-            many => format!(
-                "[{}]",
-                many.iter()
-                    .map(Cause::summary)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        // Identical causes appear once in the message, as in the real server.
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<String> = causes
+            .iter()
+            .map(Cause::summary)
+            .filter(|s| seen.insert(s.clone()))
+            .collect();
+        let summary = match distinct.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
         };
         let mut details = Details::of(name, group, details_kind);
         details.causes = causes;

@@ -178,6 +178,7 @@ pub fn commit(
     }
     // Decode-time rules (400) and unknown fields, on the body as sent.
     kinds::decode_checks(served, &incoming).map_err(ApiError::bad_request)?;
+    let sent = incoming.clone();
     let mut unknown = kinds::unknown_metadata_fields(&incoming);
     unknown.extend(kinds::unknown_builtin_fields(served, &incoming));
     for path in &unknown {
@@ -191,22 +192,17 @@ pub fn commit(
                 .map(|p| p.trim_start_matches('.').to_string()),
         );
     }
-    unknown.sort();
     let mut warnings = Vec::new();
     match req.validation {
         FieldValidation::Strict if !unknown.is_empty() => {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|u| format!("unknown field \"{u}\""))
-                .collect();
-            return Err(kinds::cannot_handle(
-                &kind.kind,
-                &format!("strict decoding error: {}", list.join(", ")),
-            )
-            .with_version(&kind.version, &kind.kind));
+            return Err(if req.op == Op::Patch {
+                ext::strict_patch_error(&sent, &unknown)
+            } else {
+                ext::strict_decoding_error(&kind.kind, &kind.version, &unknown)
+            });
         }
         FieldValidation::Warn => {
-            warnings.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")))
+            warnings.extend(unknown.iter().map(|u| ext::unknown_field_warning(u)))
         }
         _ => {}
     }
@@ -418,7 +414,11 @@ pub fn commit(
         old.as_deref(),
     ));
     if let Some(schema) = &served.schema {
-        causes.extend(schema.validate(&new));
+        causes.extend(match (&old, req.subresource) {
+            (None, _) => schema.validate(&new),
+            (Some(old), Some("status")) => schema.validate_status(&new, old),
+            (Some(old), _) => schema.validate_update(&new, old),
+        });
     }
     if !causes.is_empty() {
         return Err(invalid(served, &name, causes));
@@ -498,22 +498,6 @@ fn remove_path(obj: &mut Value, dotted: &str) {
     }
     if let Some(o) = cur.as_object_mut() {
         o.remove(parts[parts.len() - 1]);
-    }
-}
-
-trait WithVersion {
-    fn with_version(self, version: &str, kind: &str) -> Self;
-}
-
-impl WithVersion for ApiError {
-    /// The real message names the served version (`Gadget in version "v1"`).
-    fn with_version(mut self, version: &str, kind: &str) -> Self {
-        self.message = self.message.replacen(
-            &format!("{kind} in version \"v1\""),
-            &format!("{kind} in version \"{version}\""),
-            1,
-        );
-        self
     }
 }
 
