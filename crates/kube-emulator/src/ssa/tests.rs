@@ -770,3 +770,48 @@ fn check_applied_refuses_what_the_real_server_refuses() {
         "failed to create typed patch object (ns/c; /v1, Kind=ConfigMap): .metadata.ownerReferences: duplicate entries for key [uid=\"u\"]"
     );
 }
+
+#[test]
+fn conflicts_with_several_managers_are_grouped_by_manager() {
+    let kind = gadget_kind();
+    let live = stored(
+        apply(
+            &kind,
+            None,
+            &applied_gadget(2, "green"),
+            "alice",
+            false,
+            None,
+            T,
+        )
+        .unwrap(),
+        "ssa1",
+    );
+    let mut by_carol = merge_patch(&live, json!({"spec": {"color": "red"}}));
+    record_update(&kind, Some(&live), &mut by_carol, "carol", None, T);
+    let mut status = merge_patch(&by_carol, json!({"status": {"phase": "Ready"}}));
+    record_update(
+        &kind,
+        Some(&by_carol),
+        &mut status,
+        "dave",
+        Some("status"),
+        T,
+    );
+
+    let body = json!({"apiVersion": "demo.example.com/v1", "kind": "Gadget", "metadata": {"name": "ssa1"},
+                      "spec": {"size": 9, "color": "blue"}, "status": {"phase": "Done"}});
+    // On the main resource status is not the applier's to take: only spec conflicts.
+    let conflicts = apply(&kind, Some(&status), &body, "bob", false, None, T).unwrap_err();
+    assert_eq!(
+        conflict_message(&conflicts),
+        "Apply failed with 2 conflicts: conflicts with \"alice\":\n- .spec.size\nconflicts with \"carol\" using demo.example.com/v1:\n- .spec.color"
+    );
+    // On /status only status is: the updater of the subresource is named with it.
+    let conflicts =
+        apply(&kind, Some(&status), &body, "bob", false, Some("status"), T).unwrap_err();
+    assert_eq!(
+        conflict_message(&conflicts),
+        "Apply failed with 1 conflict: conflict with \"dave\" with subresource \"status\" using demo.example.com/v1: .status.phase"
+    );
+}
