@@ -540,9 +540,7 @@ current-context: x
             r#"{server: "https://127.0.0.1:1"}"#,
             r#"{server: "https://127.0.0.1:1", certificate-authority: /etc/ssl/ca.pem}"#,
         );
-        let err = client_from_kubeconfig(ca_file.as_bytes())
-            .await
-            .unwrap_err();
+        let err = refusal(&ca_file).await;
         assert!(err.contains("CA file"), "{err}");
         let inline = ca_file.replace(", certificate-authority: /etc/ssl/ca.pem", "");
         assert!(client_from_kubeconfig(inline.as_bytes()).await.is_ok());
