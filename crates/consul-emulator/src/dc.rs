@@ -179,40 +179,52 @@ impl Datacenter {
             ));
         }
         let partition = self.record_partition(&args.partition);
-        let existing = self.store().get(&partition, &args.peer_name).cloned();
-        let record = match existing {
-            Some(existing) => {
-                if existing.should_dial() {
-                    return Err(ApiError::unknown(format!(
-                        "cannot create peering with name: {:?}; there is already an established peering",
-                        existing.name
-                    )));
+        let secret = uuid::Uuid::new_v4().to_string();
+        // Two requests creating the same name race; the loser retries once with the winner's
+        // record, as Consul does.
+        let mut attempts = 0;
+        let id = loop {
+            attempts += 1;
+            let existing = self.store().get(&partition, &args.peer_name).cloned();
+            let record = match existing {
+                Some(existing) => {
+                    if existing.should_dial() {
+                        return Err(ApiError::unknown(format!(
+                            "cannot create peering with name: {:?}; there is already an established peering",
+                            existing.name
+                        )));
+                    }
+                    if existing.state == PeeringState::Deleting {
+                        return Err(ApiError::unknown(
+                            "failed to write peering: cannot write to peering that is marked for deletion",
+                        ));
+                    }
+                    // The existing record is rewritten as it is (its Meta is kept).
+                    existing
                 }
-                if existing.state == PeeringState::Deleting {
-                    return Err(ApiError::unknown(
-                        "failed to write peering: cannot write to peering that is marked for deletion",
-                    ));
+                None => {
+                    let mut rec = Record::new(&self.new_peering_id(), &args.peer_name, &partition);
+                    rec.meta = args.meta.clone();
+                    rec
                 }
-                // The existing record is rewritten as it is (its Meta is kept).
-                existing
-            }
-            None => {
-                let mut rec = Record::new(&self.new_peering_id(), &args.peer_name, &partition);
-                rec.meta = args.meta;
-                rec
+            };
+            let id = record.id.clone();
+            let written = self.mutate(|s| {
+                s.write(
+                    record,
+                    Some(SecretsWrite::GenerateToken {
+                        establishment: secret.clone(),
+                    }),
+                )
+            });
+            match written {
+                Ok(()) => break id,
+                Err(e) if attempts < 2 && e.contains("A peering already exists with the name") => {
+                    continue;
+                }
+                Err(e) => return Err(ApiError::unknown(format!("failed to write peering: {e}"))),
             }
         };
-        let secret = uuid::Uuid::new_v4().to_string();
-        let id = record.id.clone();
-        self.mutate(|s| {
-            s.write(
-                record,
-                Some(SecretsWrite::GenerateToken {
-                    establishment: secret.clone(),
-                }),
-            )
-        })
-        .map_err(|e| ApiError::unknown(format!("failed to write peering: {e}")))?;
         let manual =
             (!args.server_external_addresses.is_empty()).then_some(args.server_external_addresses);
         let token = PeeringToken {

@@ -130,3 +130,21 @@ async fn server_external_addresses_become_manual_server_addresses() {
         serde_json::json!([dc.peering_addr().to_string()])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_generations_of_a_new_name_share_one_peering() {
+    let dc = std::sync::Arc::new(start(config("dc1")).await);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let dc = std::sync::Arc::clone(&dc);
+            tokio::spawn(async move { generate(&dc, "race").await })
+        })
+        .collect();
+    let mut peer_ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let (_, json) = decode(&task.await.unwrap());
+        peer_ids.insert(json["PeerID"].as_str().unwrap().to_string());
+    }
+    assert_eq!(peer_ids.len(), 1);
+    assert_eq!(dc.peerings("").len(), 1);
+}
