@@ -462,6 +462,16 @@ pub fn establish_crds(state: &mut State) {
     }
 }
 
+/// Repeated keys of a JSON body, looked for only when the request is strict.
+fn strict_duplicates(call: &Call, opts: &WriteOptions) -> Vec<String> {
+    let json = call.content_type.is_empty() || call.content_type.starts_with("application/json");
+    if opts.validation == FieldValidation::Strict && json {
+        crate::request::duplicate_fields(call.body)
+    } else {
+        Vec::new()
+    }
+}
+
 fn parse_body(call: &Call) -> Result<Value, ApiError> {
     if call.served.kind.custom
         && call
@@ -480,6 +490,7 @@ fn parse_body(call: &Call) -> Result<Value, ApiError> {
 pub fn create(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     let opts = write_options(call, "CreateOptions", false)?;
     let body = parse_body(call)?;
+    let duplicates = strict_duplicates(call, &opts);
     let mut state = shared.lock();
     if let Some(name) = call.path.name.as_deref()
         && state.store.get(&call.served.store, &call.key()).is_some()
@@ -497,6 +508,7 @@ pub fn create(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         dry_run: opts.dry_run,
         validation: opts.validation,
         applied: false,
+        duplicates: &duplicates,
     };
     let out = write::commit(&mut state, &req, None, body)?;
     if !opts.dry_run {
@@ -511,6 +523,7 @@ pub fn update(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     }
     let opts = write_options(call, "UpdateOptions", false)?;
     let body = parse_body(call)?;
+    let duplicates = strict_duplicates(call, &opts);
     let mut state = shared.lock();
     let kind = &call.served.kind;
     let old = state
@@ -527,6 +540,7 @@ pub fn update(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         dry_run: opts.dry_run,
         validation: opts.validation,
         applied: false,
+        duplicates: &duplicates,
     };
     let out = write::commit(&mut state, &req, Some(old), body)?;
     if !opts.dry_run {
@@ -631,6 +645,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         dry_run: opts.dry_run,
         validation: opts.validation,
         applied: apply,
+        duplicates: &[],
     };
     let out = write::commit(&mut state, &req, old, patched).map_err(patch_decode_error)?;
     if !opts.dry_run {

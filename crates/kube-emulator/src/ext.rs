@@ -62,10 +62,20 @@ pub fn strict_patch_error(patched: &Value, unknown: &[String]) -> ApiError {
 }
 
 /// The 400 of `fieldValidation=Strict` on create and update.
-pub fn strict_decoding_error(kind: &str, version: &str, unknown: &[String]) -> ApiError {
-    let errors: Vec<String> = unknown
+pub fn strict_decoding_error(
+    kind: &str,
+    version: &str,
+    duplicates: &[String],
+    unknown: &[String],
+) -> ApiError {
+    let errors: Vec<String> = duplicates
         .iter()
-        .map(|u| crate::schema::unknown_field_error(u))
+        .map(|d| crate::schema::duplicate_field_error(d))
+        .chain(
+            unknown
+                .iter()
+                .map(|u| crate::schema::unknown_field_error(u)),
+        )
         .collect();
     ApiError::bad_request(crate::schema::strict_decoding_message(
         kind, version, &errors,

@@ -186,6 +186,7 @@ fn create_namespace(state: &mut State, name: &str) {
         dry_run: false,
         validation: FieldValidation::Ignore,
         applied: false,
+        duplicates: &[],
     };
     crate::write::commit(
         state,

@@ -46,6 +46,8 @@ pub struct WriteReq<'a> {
     pub validation: FieldValidation,
     /// Set when managedFields were already computed (server-side apply).
     pub applied: bool,
+    /// Keys the JSON body repeats (reported by `fieldValidation=Strict`).
+    pub duplicates: &'a [String],
 }
 
 pub struct WriteOutcome {
@@ -194,11 +196,11 @@ pub fn commit(
     }
     let mut warnings = Vec::new();
     match req.validation {
-        FieldValidation::Strict if !unknown.is_empty() => {
+        FieldValidation::Strict if !unknown.is_empty() || !req.duplicates.is_empty() => {
             return Err(if req.op == Op::Patch {
                 ext::strict_patch_error(&sent, &unknown)
             } else {
-                ext::strict_decoding_error(&kind.kind, &kind.version, &unknown)
+                ext::strict_decoding_error(&kind.kind, &kind.version, req.duplicates, &unknown)
             });
         }
         FieldValidation::Warn => {

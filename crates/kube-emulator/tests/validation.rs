@@ -159,3 +159,32 @@ async fn status_writes_are_validated_against_the_schema() {
         "Gadget.demo.example.com \"s1\" is invalid: status.conditions[0].status: Required value"
     );
 }
+
+#[tokio::test]
+async fn strict_reports_duplicate_keys() {
+    let emu = emulator().await;
+    install_gadget_crd(&emu).await;
+    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    let body = r#"{"apiVersion":"demo.example.com/v1","kind":"Gadget","metadata":{"name":"dup1"},"spec":{"size":2,"size":3}}"#;
+    let resp = http
+        .post(format!(
+            "{}/apis/demo.example.com/v1/namespaces/default/gadgets?fieldValidation=Strict",
+            emu.url()
+        ))
+        .bearer_auth(emu.admin_token())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let status: Value = resp.json().await.unwrap();
+    assert_eq!(
+        status["message"],
+        "Gadget in version \"v1\" cannot be handled as a Gadget: strict decoding error: duplicate field \"spec.size\""
+    );
+}
