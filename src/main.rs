@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use consul_peering_operator::{cli, crd};
 
 #[derive(Parser)]
@@ -25,6 +25,13 @@ enum Command {
     /// use kubectl with them.
     #[cfg(feature = "playground")]
     Playground(consul_peering_operator::playground::PlaygroundArgs),
+    /// Generate a Consul peering token, as `consul peering generate-token` does.
+    #[command(
+        name = cli::generate_token::COMMAND,
+        about = cli::generate_token::ABOUT,
+        long_about = cli::generate_token::LONG_ABOUT
+    )]
+    GenerateToken(Box<cli::generate_token::GenerateTokenArgs>),
     /// Print the PeeringAcceptor and PeeringDialer CustomResourceDefinitions as YAML.
     Crds {
         /// Write one file per CRD into this directory instead of printing them.
@@ -36,13 +43,59 @@ enum Command {
 fn main() -> ExitCode {
     // kube and reqwest both bring rustls providers; choose one before anything uses TLS.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
+    // generate-token takes Go's flag syntax (-name x), as `consul peering generate-token` does.
+    let generate_token = Cli::command()
+        .find_subcommand(cli::generate_token::COMMAND)
+        .cloned()
+        .expect("generate-token is a subcommand");
+    let args = match cli::go_flags::normalize(
+        std::env::args_os().collect(),
+        cli::generate_token::COMMAND,
+        &generate_token,
+        cli::generate_token::check_flag_value,
+    ) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("{err}");
+            eprintln!("Usage: consul-peering-operator generate-token [options] -name <peer name>");
+            return ExitCode::from(1);
+        }
+    };
+    let cli = Cli::parse_from(args);
     match cli.command {
         Command::Run(args) => block_on(consul_peering_operator::run::run(*args)),
         #[cfg(feature = "playground")]
         Command::Playground(args) => block_on(consul_peering_operator::playground::run(args)),
+        Command::GenerateToken(args) => generate_token_command(&args),
         Command::Crds { output_dir } => crds(output_dir),
     }
+}
+
+/// Logs go to stderr only when RUST_LOG asks for them, so that by default the output is exactly
+/// Consul's.
+fn generate_token_command(args: &cli::generate_token::GenerateTokenArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("Error starting the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(cli::generate_token::run(
+        args,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr(),
+    ));
+    ExitCode::from(code)
 }
 
 /// Runs an async command on a multi-threaded runtime; an error is printed with its causes.
