@@ -367,3 +367,94 @@ fn the_schema_refuses_what_consul_refuses() {
     assert!(dialer_spec.get("serverExternalAddresses").is_none());
     assert!(dialer_spec.get("delivery").is_none());
 }
+
+/// Real kubectl against the emulated API server; returns (success, stdout, stderr).
+async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("/usr/bin/kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run /usr/bin/kubectl");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("kubectl {args:?} hung"))
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_installs_the_crds_and_the_schema_validates_and_defaults() {
+    emulator_common::install_crypto_provider();
+    let cluster = kube_emulator::start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("cpo-crds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    cluster.write_kubeconfig(&kubeconfig).unwrap();
+
+    let crds = crds_dir().to_str().unwrap().to_owned();
+    let (ok, out, err) = kubectl(&kubeconfig, &["apply", "-f", &crds], "").await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("peeringacceptors.consulpeering.io created"),
+        "{out}"
+    );
+
+    // consul-k8s's manifest, with only the apiVersion changed; key and backend defaulted.
+    let minimal = r#"
+apiVersion: consulpeering.io/v1alpha1
+kind: PeeringAcceptor
+metadata: {name: dc2, namespace: default}
+spec:
+  peer:
+    secret: {name: peering-token}
+"#;
+    let (ok, _, err) = kubectl(&kubeconfig, &["apply", "-f", "-"], minimal).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = kubectl(&kubeconfig, &["get", "pacc", "dc2", "-o", "json"], "").await;
+    assert!(ok, "{err}");
+    let object: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(object["spec"]["peer"]["secret"]["key"], "data");
+    assert_eq!(object["spec"]["peer"]["secret"]["backend"], "kubernetes");
+
+    // The printer columns, through the short name and the category.
+    let (ok, out, err) = kubectl(&kubeconfig, &["get", "consul-peering"], "").await;
+    assert!(ok, "{err}");
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "READY", "STATE", "SECRET", "AGE"], "{out}");
+
+    for (bad, field) in [
+        (
+            "spec: {peerName: Dc_2, peer: {secret: {name: t}}}",
+            "spec.peerName",
+        ),
+        (
+            "spec: {peer: {secret: {name: t, backend: vault}}}",
+            "spec.peer.secret.backend",
+        ),
+        (
+            "spec: {serverExternalAddresses: [\"lb.example.com\"], peer: {secret: {name: t}}}",
+            "spec.serverExternalAddresses[0]",
+        ),
+        ("spec: {peer: {}}", "spec.peer.secret"),
+    ] {
+        let manifest = format!(
+            "apiVersion: consulpeering.io/v1alpha1\nkind: PeeringAcceptor\nmetadata: {{name: bad, namespace: default}}\n{bad}\n"
+        );
+        let (ok, _, err) = kubectl(&kubeconfig, &["apply", "-f", "-"], &manifest).await;
+        assert!(!ok, "{bad} was accepted");
+        assert!(err.contains(field), "{bad}: {err}");
+    }
+}
