@@ -10,9 +10,10 @@ use common::*;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as RecordedEvent, EventType, Recorder, Reporter};
-use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -126,9 +127,12 @@ async fn a_controller_reconciles_owns_and_gets_cleaned_up() {
     .await;
 
     // A metadata watcher sees the Secret through PartialObjectMetadata.
-    let mut meta = metadata_watcher(secrets.clone(), watcher::Config::default())
-        .applied_objects()
-        .boxed();
+    let mut meta = watcher(
+        Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), "default"),
+        watcher::Config::default(),
+    )
+    .applied_objects()
+    .boxed();
     let first = tokio::time::timeout(Duration::from_secs(5), meta.next())
         .await
         .unwrap()
