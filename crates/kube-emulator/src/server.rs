@@ -27,7 +27,9 @@ pub struct Config {
     pub history_limit: usize,
     /// Interval of the periodic BOOKMARK on watches that allow bookmarks (the real server: ~1 min).
     pub bookmark_interval: Duration,
-    /// Requests without a token are `system:anonymous` (true, like the real server) or 401.
+    /// Requests without a token: 401 (false, the default: a bearer token is required, like
+    /// kube-apiserver with anonymous requests allowed only on its health and version
+    /// endpoints), or `system:anonymous` with no rights (true, kube-apiserver's own default).
     pub anonymous_auth: bool,
     /// Cluster, context and user name in the kubeconfig.
     pub cluster_name: String,
@@ -40,7 +42,7 @@ impl Default for Config {
             admin_token: None,
             history_limit: 10_000,
             bookmark_interval: Duration::from_secs(60),
-            anonymous_auth: true,
+            anonymous_auth: false,
             cluster_name: "kube-emulator".to_string(),
         }
     }

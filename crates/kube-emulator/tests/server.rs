@@ -92,6 +92,28 @@ async fn version_health_and_discovery() {
 #[tokio::test]
 async fn unknown_tokens_get_401_and_restricted_users_403() {
     let emu = emulator().await;
+    let unauthorized = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
+    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    let anonymous = http
+        .get(format!(
+            "{}/api/v1/namespaces/default/configmaps",
+            emu.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert_eq!(anonymous.text().await.unwrap(), unauthorized);
+    let version = http
+        .get(format!("{}/version", emu.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(version.status().as_u16(), 200, "/version needs no token");
     let (code, body) = raw_as(
         &emu,
         Some("not-a-token"),
@@ -100,11 +122,7 @@ async fn unknown_tokens_get_401_and_restricted_users_403() {
         None,
     )
     .await;
-    assert_eq!(code, 401);
-    assert_eq!(
-        body,
-        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
-    );
+    assert_eq!((code, body.as_str()), (401, unauthorized));
     let token = emu.add_user(
         "operator",
         vec![Rule::new(
@@ -478,5 +496,34 @@ async fn lists_page_with_continue_and_select_by_label_and_field() {
     assert_eq!(
         (err.code, err.message.as_str()),
         (400, "field label not supported: data.x")
+    );
+}
+
+#[tokio::test]
+async fn anonymous_requests_can_be_allowed_and_are_then_forbidden() {
+    emulator_common::install_crypto_provider();
+    let emu = kube_emulator::start_with(kube_emulator::Config {
+        anonymous_auth: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    let resp = http
+        .get(format!(
+            "{}/api/v1/namespaces/trace-ns/configmaps",
+            emu.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps is forbidden: User \"system:anonymous\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"trace-ns\"","reason":"Forbidden","details":{"kind":"configmaps"},"code":403}"#
     );
 }
