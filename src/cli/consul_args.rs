@@ -17,7 +17,7 @@ pub struct ConsulArgs {
     pub http_addr: Option<String>,
     /// ACL token to use in the request. Also CONSUL_HTTP_TOKEN.
     #[arg(long, value_name = "TOKEN")]
-    pub token: Option<String>,
+    pub token: Option<AclToken>,
     /// File containing the ACL token; it wins over -token and is re-read when it changes. Also
     /// CONSUL_HTTP_TOKEN_FILE.
     #[arg(long = "token-file", value_name = "PATH")]
@@ -54,7 +54,7 @@ impl ConsulArgs {
             config.address = address.clone();
         }
         if let Some(token) = &self.token {
-            config.token = Some(AclToken::new(token.clone()));
+            config.token = Some(token.clone());
         }
         let paths = [
             (&self.token_file, &mut config.token_file),
@@ -89,7 +89,7 @@ mod tests {
         });
         let args = ConsulArgs {
             http_addr: Some("https://flag-host:8501".into()),
-            token: Some("flag-token".into()),
+            token: Some(AclToken::new("flag-token")),
             client_cert: Some("/flag/cert.pem".into()),
             ..Default::default()
         };
@@ -99,5 +99,6 @@ mod tests {
         assert_eq!(config.ca_file, Some("/env/ca.pem".into()));
         assert_eq!(config.client_cert, Some("/flag/cert.pem".into()));
         assert_eq!(config.tls_server_name, None);
+        assert!(!format!("{args:?}").contains("flag-token"));
     }
 }

@@ -42,6 +42,13 @@ impl AclToken {
     }
 }
 
+/// For command-line parsing (clap builds values with `From<String>`).
+impl From<String> for AclToken {
+    fn from(token: String) -> Self {
+        Self(token)
+    }
+}
+
 impl fmt::Debug for AclToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AclToken(<redacted>)")
