@@ -466,15 +466,37 @@ async fn built_in_kinds_apply_with_strategic_merge_and_print_tables() {
     let emu = emulator().await;
     let k = Kubectl::new(&emu);
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels:\n    app: demo\ndata:\n  a: \"1\"\n";
-    assert_eq!(k.ok_with(&["apply", "-f", "-"], cm).await.trim(), "configmap/settings created");
+    assert_eq!(
+        k.ok_with(&["apply", "-f", "-"], cm).await.trim(),
+        "configmap/settings created"
+    );
     let changed = cm.replace("a: \"1\"", "a: \"2\"\n  b: \"3\"");
-    assert_eq!(k.ok_with(&["apply", "-f", "-"], &changed).await.trim(), "configmap/settings configured");
-    assert_eq!(k.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.a}{.data.b}"]).await, "23");
-    k.ok(&["create", "secret", "generic", "s2", "--from-literal=k=v"]).await;
+    assert_eq!(
+        k.ok_with(&["apply", "-f", "-"], &changed).await.trim(),
+        "configmap/settings configured"
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.a}{.data.b}"
+        ])
+        .await,
+        "23"
+    );
+    k.ok(&["create", "secret", "generic", "s2", "--from-literal=k=v"])
+        .await;
     let table = k.ok(&["get", "secrets"]).await;
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, vec!["NAME", "TYPE", "DATA", "AGE"]);
-    assert!(table.lines().any(|l| l.split_whitespace().take(3).eq(["s2", "Opaque", "1"])), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().take(3).eq(["s2", "Opaque", "1"])),
+        "{table}"
+    );
     let out = k.ok(&["delete", "configmap", "settings"]).await;
     assert_eq!(out.trim(), "configmap \"settings\" deleted");
     let ns = k.ok(&["get", "namespaces", "-o", "name"]).await;
