@@ -15,6 +15,9 @@ pub struct Rule {
     /// Resources, with subresources as `gadgets/status`.
     pub resources: Vec<String>,
     pub namespaces: Vec<String>,
+    /// `resourceNames`: when not empty, only requests naming one of these objects match (so
+    /// never create, list or watch, whose URL names no object).
+    pub names: Vec<String>,
 }
 
 impl Rule {
@@ -26,15 +29,24 @@ impl Rule {
             groups: v(groups),
             resources: v(resources),
             namespaces: v(namespaces),
+            names: Vec::new(),
         }
     }
 
-    fn allows(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> bool {
+    /// The same rule limited to these object names (RBAC `resourceNames`).
+    pub fn with_names(mut self, names: &[&str]) -> Rule {
+        self.names = names.iter().map(|n| n.to_string()).collect();
+        self
+    }
+
+    fn allows(&self, a: &Attributes) -> bool {
         let any = |list: &[String], x: &str| list.iter().any(|i| i == "*" || i == x);
-        any(&self.verbs, verb)
-            && any(&self.groups, group)
-            && any(&self.resources, resource)
-            && (self.namespaces.is_empty() || namespace.is_some_and(|ns| any(&self.namespaces, ns)))
+        any(&self.verbs, a.verb)
+            && any(&self.groups, a.group)
+            && any(&self.resources, a.resource)
+            && (self.namespaces.is_empty()
+                || a.namespace.is_some_and(|ns| any(&self.namespaces, ns)))
+            && (self.names.is_empty() || a.name.is_some_and(|n| self.names.iter().any(|x| x == n)))
     }
 }
 
@@ -72,12 +84,7 @@ impl Auth {
 
 /// Checks a user's rights; the 403 body the real RBAC authorizer produces otherwise.
 pub fn authorize(user: &User, a: &Attributes) -> Result<(), ApiError> {
-    if user.admin
-        || user
-            .rules
-            .iter()
-            .any(|r| r.allows(a.verb, a.group, a.resource, a.namespace))
-    {
+    if user.admin || user.rules.iter().any(|r| r.allows(a)) {
         return Ok(());
     }
     Err(forbidden(&user.name, a))
@@ -143,6 +150,29 @@ mod tests {
             err.message,
             "configmaps is forbidden: User \"operator\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"trace-ns\""
         );
+        let lease_user = User {
+            name: "op".into(),
+            admin: false,
+            rules: vec![
+                Rule::new(
+                    &["get", "update"],
+                    &["coordination.k8s.io"],
+                    &["leases"],
+                    &[],
+                )
+                .with_names(&["op-lock"]),
+            ],
+        };
+        let named = |name: Option<&'static str>, verb: &'static str| Attributes {
+            verb,
+            group: "coordination.k8s.io",
+            resource: "leases",
+            namespace: Some("ns1"),
+            name,
+        };
+        assert!(authorize(&lease_user, &named(Some("op-lock"), "get")).is_ok());
+        assert!(authorize(&lease_user, &named(Some("other"), "get")).is_err());
+        assert!(authorize(&lease_user, &named(None, "list")).is_err());
         let cluster = Attributes {
             verb: "list",
             group: "",
