@@ -245,6 +245,11 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         }
         None => (current, None),
     };
+    if snapshot_rv < state.store.compacted() {
+        return Err(ApiError::expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+        ));
+    }
     let entries = state.store.entries(&served.store, call.namespace());
     drop(state);
     let mut items = Vec::new();

@@ -527,3 +527,26 @@ async fn anonymous_requests_can_be_allowed_and_are_then_forbidden() {
         r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps is forbidden: User \"system:anonymous\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"trace-ns\"","reason":"Forbidden","details":{"kind":"configmaps"},"code":403}"#
     );
 }
+
+#[tokio::test]
+async fn a_continue_token_older_than_the_history_is_gone() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    for i in 0..3 {
+        api.create(&PostParams::default(), &cm(&format!("c{i}")))
+            .await
+            .unwrap();
+    }
+    let first = api.list(&ListParams::default().limit(1)).await.unwrap();
+    emu.expire_history();
+    api.create(&PostParams::default(), &cm("later"))
+        .await
+        .unwrap();
+    let token = first.metadata.continue_.unwrap();
+    let err = api_error(
+        api.list(&ListParams::default().limit(1).continue_token(&token))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (410, "Expired"));
+}
