@@ -538,10 +538,10 @@ async fn a_continue_token_older_than_the_history_is_gone() {
             .unwrap();
     }
     let first = api.list(&ListParams::default().limit(1)).await.unwrap();
-    emu.expire_history();
     api.create(&PostParams::default(), &cm("later"))
         .await
         .unwrap();
+    emu.expire_history();
     let token = first.metadata.continue_.unwrap();
     let err = api_error(
         api.list(&ListParams::default().limit(1).continue_token(&token))
