@@ -3,7 +3,6 @@
 //! graceful stop on SIGTERM (in-flight reconciles finish, the lease is released, exit 0).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use clap::Args;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::consul_args::ConsulArgs;
 use crate::consul::ConsulConfig;
 use crate::controller::{self, ConsulClients, Context};
 use crate::telemetry::logging::{self, LogFormat};
@@ -23,28 +23,12 @@ pub struct RunArgs {
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Consul HTTP API address: host:port or http(s)://host:port [env: CONSUL_HTTP_ADDR].
+    /// How to reach Consul: the Consul CLI's API flags, falling back to its CONSUL_* variables.
+    #[command(flatten)]
+    pub consul: ConsulArgs,
+    /// Consul admin partition for every request (Enterprise) [env: CONSUL_PARTITION].
     #[arg(long)]
-    pub consul_http_addr: Option<String>,
-    /// File holding the Consul ACL token, re-read when it changes [env: CONSUL_HTTP_TOKEN_FILE;
-    /// CONSUL_HTTP_TOKEN gives the token itself].
-    #[arg(long)]
-    pub consul_token_file: Option<PathBuf>,
-    /// CA bundle to verify Consul's certificate [env: CONSUL_CACERT].
-    #[arg(long)]
-    pub consul_cacert: Option<PathBuf>,
-    /// Client certificate for Consul [env: CONSUL_CLIENT_CERT].
-    #[arg(long)]
-    pub consul_client_cert: Option<PathBuf>,
-    /// Client key for Consul [env: CONSUL_CLIENT_KEY].
-    #[arg(long)]
-    pub consul_client_key: Option<PathBuf>,
-    /// Server name to verify Consul's certificate against [env: CONSUL_TLS_SERVER_NAME].
-    #[arg(long)]
-    pub consul_tls_server_name: Option<String>,
-    /// Consul admin partition for every request [env: CONSUL_PARTITION].
-    #[arg(long)]
-    pub consul_partition: Option<String>,
+    pub partition: Option<String>,
 
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
@@ -77,13 +61,8 @@ impl RunArgs {
     pub fn for_embedding() -> Self {
         RunArgs {
             namespace: None,
-            consul_http_addr: None,
-            consul_token_file: None,
-            consul_cacert: None,
-            consul_client_cert: None,
-            consul_client_key: None,
-            consul_tls_server_name: None,
-            consul_partition: None,
+            consul: ConsulArgs::default(),
+            partition: None,
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             leader_elect: false,
             lease_name: "consul-peering-operator".into(),
@@ -97,26 +76,8 @@ impl RunArgs {
     /// The Consul client configuration: the environment (as the Consul CLI reads it), then
     /// these flags on top.
     pub fn consul_config(&self) -> ConsulConfig {
-        let mut config = ConsulConfig::from_env();
-        if let Some(addr) = &self.consul_http_addr {
-            config.address = addr.clone();
-        }
-        if let Some(file) = &self.consul_token_file {
-            config.token_file = Some(file.clone());
-        }
-        if let Some(ca) = &self.consul_cacert {
-            config.ca_file = Some(ca.clone());
-        }
-        if let Some(cert) = &self.consul_client_cert {
-            config.client_cert = Some(cert.clone());
-        }
-        if let Some(key) = &self.consul_client_key {
-            config.client_key = Some(key.clone());
-        }
-        if let Some(name) = &self.consul_tls_server_name {
-            config.tls_server_name = Some(name.clone());
-        }
-        if let Some(partition) = &self.consul_partition {
+        let mut config = self.consul.to_config();
+        if let Some(partition) = &self.partition {
             config.partition = Some(partition.clone());
         }
         config
