@@ -297,7 +297,9 @@ async fn watch_partition(
             return;
         };
         let index = read(&watch.snapshot).index();
-        let blocking = (index > 0).then_some((index, this.wait));
+        // After a failure the next list must not block: with nothing changed in Consul it
+        // would hold the whole wait, and Consul's recovery would go unnoticed until then.
+        let blocking = (index > 0 && failures == 0).then_some((index, this.wait));
         let client = this.clients.get(&partition);
         let wait = this.wait;
         drop(this);
