@@ -137,7 +137,13 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize + PartialEq,
 {
-    if current == Some(desired) {
+    // Compared as written: `Time` serialises to whole seconds, so a time with a fraction in
+    // memory would never equal what the API server stored, and every pass would write again.
+    let written = |status: &S| serde_json::to_value(status).ok();
+    let unchanged = current
+        .and_then(written)
+        .is_some_and(|c| Some(c) == written(desired));
+    if unchanged {
         return Ok(false);
     }
     let patch = serde_json::json!({
