@@ -652,29 +652,11 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         applied: apply,
         duplicates: &[],
     };
-    let out = write::commit(&mut state, &req, old, patched).map_err(patch_decode_error)?;
+    let out = write::commit(&mut state, &req, old, patched)?;
     if !opts.dry_run {
         after_write(shared, &mut state, served, &out.object);
     }
     Ok(outcome_answer(out, &call.wanted, served))
-}
-
-/// A patched object that no longer decodes is a 422 in the real server (not a 400).
-fn patch_decode_error(e: ApiError) -> ApiError {
-    if e.code == 400
-        && e.message.contains("cannot be handled as a")
-        && !e.message.contains("strict decoding error")
-    {
-        let detail = e.message.split(": ").skip(1).collect::<Vec<_>>().join(": ");
-        return ApiError::invalid(
-            "",
-            "",
-            "",
-            "",
-            vec![Cause::invalid("patch", &json!("..."), &detail)],
-        );
-    }
-    e
 }
 
 fn apply_conflict(conflicts: &[ext::Conflict]) -> ApiError {

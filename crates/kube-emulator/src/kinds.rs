@@ -6,16 +6,14 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::registry::{Served, View};
-use crate::status::Cause;
+use crate::status::{ApiError, Cause};
 use crate::validation::{config_key_errors, micro_time_error, time_error};
 
-/// Decode-time checks: what the real server rejects with 400 while turning the body into its
-/// Go type (base64 in Secret data, time formats).
+/// Decode-time checks: what the real server rejects while turning the body into its Go type
+/// (base64 in Secret data, time formats). The error is the decoder's own words; see
+/// [`decode_error`] for how the server answers it.
 pub fn decode_checks(served: &Served, obj: &Value) -> Result<(), String> {
-    let kind = &served.kind.kind;
-    let cannot = |detail: String| {
-        format!("{kind} in version \"v1\" cannot be handled as a {kind}: {detail}")
-    };
+    let cannot = |detail: String| detail;
     if served.is_secret()
         && let Some(data) = obj.get("data").and_then(Value::as_object)
     {
@@ -62,6 +60,27 @@ pub fn decode_checks(served: &Served, obj: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The answer to a body that does not decode: 400 for a create or update body, 422 naming
+/// the patched object for a patch.
+pub fn decode_error(served: &Served, detail: &str, patched: Option<&Value>) -> ApiError {
+    let kind = &served.kind.kind;
+    match patched {
+        None => ApiError::bad_request(format!(
+            "{kind} in version \"v1\" cannot be handled as a {kind}: {detail}"
+        )),
+        Some(obj) => {
+            let json = serde_json::to_string(obj).unwrap_or_default();
+            ApiError::invalid(
+                "",
+                "",
+                "",
+                "",
+                vec![Cause::invalid("patch", &json!(json), detail)],
+            )
+        }
+    }
 }
 
 /// Byte offset Go's base64 decoder reports for invalid input, if the input is invalid.
@@ -572,7 +591,7 @@ mod tests {
         let s = served("secrets", "");
         let err = decode_checks(&s, &json!({"data": {"a": "not base64!!"}})).unwrap_err();
         assert_eq!(
-            err,
+            decode_error(&s, &err, None).message,
             "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte 3"
         );
     }

@@ -179,7 +179,10 @@ pub fn commit(
         incoming["metadata"] = json!({});
     }
     // Decode-time rules (400) and unknown fields, on the body as sent.
-    kinds::decode_checks(served, &incoming).map_err(ApiError::bad_request)?;
+    kinds::decode_checks(served, &incoming).map_err(|detail| {
+        let patched = (req.op == Op::Patch).then_some(&incoming);
+        kinds::decode_error(served, &detail, patched)
+    })?;
     let sent = incoming.clone();
     let mut unknown = kinds::unknown_metadata_fields(&incoming);
     unknown.extend(kinds::unknown_builtin_fields(served, &incoming));

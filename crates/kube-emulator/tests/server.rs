@@ -424,6 +424,23 @@ async fn leases_use_optimistic_concurrency() {
             .unwrap_err(),
     );
     assert_eq!(err.code, 409);
+    let err = api_error(
+        api.patch(
+            "lease1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"renewTime": "2026-01-01T00:00:00Z"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message
+            .starts_with(" \"\" is invalid: patch: Invalid value: \"{"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.ends_with(": parsing time \"2026-01-01T00:00:00Z\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"Z\" as \".000000\""), "{}", err.message);
     next.metadata.resource_version = None;
     let err = api_error(
         api.replace("lease1", &PostParams::default(), &next)
