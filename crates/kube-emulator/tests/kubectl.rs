@@ -499,6 +499,26 @@ async fn built_in_kinds_apply_with_strategic_merge_and_print_tables() {
     );
     let out = k.ok(&["delete", "configmap", "settings"]).await;
     assert_eq!(out.trim(), "configmap \"settings\" deleted");
+    assert_eq!(
+        k.ok(&["create", "namespace", "extra"]).await.trim(),
+        "namespace/extra created"
+    );
+    k.ok(&[
+        "create",
+        "configmap",
+        "inside",
+        "-n",
+        "extra",
+        "--from-literal=x=y",
+    ])
+    .await;
+    assert_eq!(
+        k.ok(&["delete", "namespace", "extra", "--timeout=20s"])
+            .await
+            .trim(),
+        "namespace \"extra\" deleted"
+    );
     let ns = k.ok(&["get", "namespaces", "-o", "name"]).await;
+    assert!(!ns.contains("namespace/extra"), "{ns}");
     assert!(ns.lines().any(|l| l == "namespace/kube-system"), "{ns}");
 }
