@@ -522,3 +522,40 @@ async fn built_in_kinds_apply_with_strategic_merge_and_print_tables() {
     assert!(!ns.contains("namespace/extra"), "{ns}");
     assert!(ns.lines().any(|l| l == "namespace/kube-system"), "{ns}");
 }
+
+#[tokio::test]
+async fn server_side_apply_of_built_in_kinds_and_diff() {
+    let emu = emulator().await;
+    let k = Kubectl::new(&emu);
+    let out = k
+        .ok_with(&["apply", "--server-side", "-f", "-"], &crd_yaml())
+        .await;
+    assert_eq!(
+        out.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/gadgets.demo.example.com serverside-applied"
+    );
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-cm\n  namespace: default\ndata:\n  a: \"1\"\n";
+    k.ok_with(&["apply", "--server-side", "-f", "-"], cm).await;
+    // kubectl diff: a dry-run server-side apply, exit code 1 when there are differences.
+    let changed = cm.replace("a: \"1\"", "a: \"2\"");
+    let out = k
+        .run_with(&["diff", "--server-side", "-f", "-"], &changed)
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        diff.contains("-  a: \"1\"") && diff.contains("+  a: \"2\""),
+        "{diff}"
+    );
+    assert_eq!(
+        k.ok(&["get", "configmap", "ssa-cm", "-o", "jsonpath={.data.a}"])
+            .await,
+        "1",
+        "diff changes nothing"
+    );
+}
