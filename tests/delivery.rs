@@ -1,0 +1,548 @@
+//! Delivery of the token Secret to the dialing cluster, end to end (issue #5): two emulated
+//! clusters and two emulated Consuls, the real operator in each. dc1 runs the acceptor, which
+//! delivers its token Secret into dc2 through a kubeconfig held in a Secret; dc2 runs the dialer.
+
+mod support;
+
+use std::time::Duration;
+
+use consul_peering_operator::crd::{ConditionStatus, PeeringAcceptor, PeeringDialer, reason};
+use kube::ResourceExt;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use support::operator::scratch_file;
+use support::two_clusters::*;
+
+/// From nothing to ACTIVE with the two example manifests; then a rotation bump on the acceptor
+/// delivers a new token, the dialer establishes with it, and neither Consul ever shows the
+/// peering other than ACTIVE meanwhile (the emulator, like Consul, keeps an established
+/// peering's stream up while a new token is generated and used).
+#[tokio::test]
+async fn two_manifests_peer_the_clusters_and_a_rotation_keeps_the_peering_active() {
+    let c = TwoClusters::start().await;
+    let acceptor_history = History::<PeeringAcceptor>::record(c.dc1.client(), ACCEPTOR);
+    let dialer_history = History::<PeeringDialer>::record(c.dc2.client(), DIALER);
+    let first = c.peer_from_examples().await;
+    assert_eq!(c.dc1.state(ACCEPTOR), Some("ACTIVE"));
+    assert_eq!(c.dc2.state(DIALER), Some("ACTIVE"));
+    // The copy in dc2 is the same token, labelled for the dialer's watch.
+    let copy = c.dc2.secrets().get(TOKEN_SECRET).await.unwrap();
+    assert_eq!(
+        copy.labels().get("consulpeering.io/peering-token"),
+        Some(&"true".to_owned())
+    );
+    assert_eq!(
+        secret_value(&c.dc2.secrets(), TOKEN_SECRET, "data").await,
+        Some(first.clone())
+    );
+    let dialer = c.dc2.dialers().get(DIALER).await.unwrap();
+    let remote = dialer.status.unwrap().remote.unwrap();
+    assert_eq!(remote.datacenter.as_deref(), Some("dc1"));
+    assert_eq!((c.dc1.token_calls(), c.dc2.establish_calls()), (1, 1));
+
+    rotate(&c.dc1.acceptors(), ACCEPTOR, 1).await;
+    let mut not_active = Vec::new();
+    let mut watch = |c: &TwoClusters| {
+        for (dc, name) in [(&c.dc1, ACCEPTOR), (&c.dc2, DIALER)] {
+            let state = dc.state(name);
+            if state != Some("ACTIVE") {
+                not_active.push(format!("{}: {state:?}", dc.name));
+            }
+        }
+    };
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let second = loop {
+        watch(&c);
+        let in_dc1 = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data").await;
+        let in_dc2 = secret_value(&c.dc2.secrets(), TOKEN_SECRET, "data").await;
+        let dialer = c.dc2.dialers().get(DIALER).await.unwrap();
+        let used = dialer.status.and_then(|s| s.token_fingerprint);
+        if let Some(token) = in_dc1
+            && token != first
+            && in_dc2.as_ref() == Some(&token)
+            && used == Some(fingerprint(&token))
+        {
+            break token;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotated token was not delivered and used"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Keep looking a little after the switch: the old stream must not go down late.
+    for _ in 0..50 {
+        watch(&c);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        not_active.is_empty(),
+        "the peering left ACTIVE during the rotation: {not_active:?}"
+    );
+    assert_eq!((c.dc1.token_calls(), c.dc2.establish_calls()), (2, 2));
+    let peered = c.wait_peered().await;
+    assert_eq!(peered, second);
+    let acceptor = c.dc1.acceptors().get(ACCEPTOR).await.unwrap();
+    assert_eq!(acceptor.status.unwrap().latest_peering_version, Some(1));
+    // Neither resource ever read not-Ready after it first was Ready.
+    for (kind, readiness) in [
+        (
+            "acceptor",
+            readiness_after_ready(acceptor_history.versions().iter().map(acceptor_ready)),
+        ),
+        (
+            "dialer",
+            readiness_after_ready(dialer_history.versions().iter().map(dialer_ready)),
+        ),
+    ] {
+        assert!(readiness.is_empty(), "{kind} went not ready: {readiness:?}");
+    }
+
+    let mut credentials = token_credentials(&first);
+    credentials.extend(token_credentials(&second));
+    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
+    c.assert_no_leak(
+        &credentials,
+        &[
+            ("acceptor versions", acceptor_history.json()),
+            ("dialer versions", dialer_history.json()),
+        ],
+    )
+    .await;
+    c.stop().await;
+}
+
+/// The reasons of every not-Ready condition after the first Ready one.
+fn readiness_after_ready<'a>(
+    conditions: impl Iterator<Item = Option<&'a consul_peering_operator::crd::Condition>>,
+) -> Vec<String> {
+    conditions
+        .flatten()
+        .skip_while(|c| c.status != ConditionStatus::True)
+        .filter(|c| c.status != ConditionStatus::True)
+        .map(|c| format!("{}: {}", c.reason, c.message))
+        .collect()
+}
+
+/// dc2 behind a gate that is closed: delivery fails with the error, the acceptor stays Ready,
+/// and when the gate opens the copy arrives without anyone touching anything.
+#[tokio::test]
+async fn an_unreachable_target_is_delivered_to_once_it_is_back_and_ready_never_drops() {
+    let c = TwoClusters::start().await;
+    let gate = Gate::to(c.dc2.kube.url()).await;
+    gate.close();
+    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&gate.url()))
+        .await;
+    let history = History::<PeeringAcceptor>::record(c.dc1.client(), ACCEPTOR);
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    let failed = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=False", |a| {
+        is(
+            delivered(a),
+            ConditionStatus::False,
+            reason::DELIVERY_FAILED,
+        )
+    })
+    .await;
+    let message = &delivered(&failed).unwrap().message;
+    assert!(message.contains(KUBECONFIG_SECRET), "{message}");
+    assert!(
+        is(
+            acceptor_ready(&failed),
+            ConditionStatus::True,
+            reason::READY
+        ),
+        "the acceptor's own Ready does not wait for delivery: {:?}",
+        acceptor_ready(&failed)
+    );
+    let token = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data")
+        .await
+        .expect("the token is in dc1");
+
+    // Several retries while it stays down: still failing, nothing in dc2.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = c.dc1.acceptors().get(ACCEPTOR).await.unwrap();
+    assert!(is(
+        delivered(&still),
+        ConditionStatus::False,
+        reason::DELIVERY_FAILED
+    ));
+    assert!(
+        c.dc2
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    gate.open();
+    let done = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+    })
+    .await;
+    let status = done.status.unwrap();
+    assert_eq!(
+        status.delivery[0].token_fingerprint.as_deref(),
+        Some(fingerprint(&token).as_str())
+    );
+    assert!(status.delivery[0].last_delivered_time.is_some());
+    assert_eq!(
+        secret_value(&c.dc2.secrets(), TOKEN_SECRET, "data").await,
+        Some(token.clone()),
+        "the copy in dc2 holds the token"
+    );
+    // One token, however many delivery attempts.
+    assert_eq!(c.dc1.token_calls(), 1);
+    let not_ready: Vec<_> = history
+        .versions()
+        .iter()
+        .filter_map(acceptor_ready)
+        .filter(|r| r.status != ConditionStatus::True)
+        .map(|r| r.reason.clone())
+        .collect();
+    assert!(not_ready.is_empty(), "Ready dropped: {not_ready:?}");
+
+    let mut credentials = token_credentials(&token);
+    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
+    c.assert_no_leak(&credentials, &[("acceptor versions", history.json())])
+        .await;
+    c.stop().await;
+}
+
+/// The target cluster refuses writes (500s): `Delivered=False` with its error, then `True` once
+/// it accepts them again; and a kubeconfig Secret pointing at a closed port, once corrected,
+/// is used without anything else changing.
+#[tokio::test]
+async fn refused_writes_and_a_wrong_address_end_in_delivery_once_they_are_over() {
+    let c = TwoClusters::start().await;
+    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&closed_port_url()))
+        .await;
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=False", |a| {
+        is(
+            delivered(a),
+            ConditionStatus::False,
+            reason::DELIVERY_FAILED,
+        ) && is(acceptor_ready(a), ConditionStatus::True, reason::READY)
+    })
+    .await;
+    // The corrected kubeconfig is picked up by the retries (the Secret is not watched).
+    c.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+    })
+    .await;
+    let first = secret_value(&c.dc2.secrets(), TOKEN_SECRET, "data")
+        .await
+        .expect("delivered");
+
+    // dc2 has no dialer, so its own operator writes nothing: every write fault is delivery's.
+    c.dc2.kube.fail_next_writes(2, 500);
+    rotate(&c.dc1.acceptors(), ACCEPTOR, 1).await;
+    let failed = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=False (500)", |a| {
+        is(
+            delivered(a),
+            ConditionStatus::False,
+            reason::DELIVERY_FAILED,
+        )
+    })
+    .await;
+    let message = &delivered(&failed).unwrap().message;
+    assert!(
+        message.contains("500") || message.contains("nternal"),
+        "{message}"
+    );
+    let done = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True again", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+            && a.status.as_ref().and_then(|s| s.latest_peering_version) == Some(1)
+    })
+    .await;
+    let second = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data")
+        .await
+        .unwrap();
+    assert_ne!(second, first);
+    assert_eq!(
+        secret_value(&c.dc2.secrets(), TOKEN_SECRET, "data").await,
+        Some(second.clone())
+    );
+    assert_eq!(
+        done.status.unwrap().delivery[0].token_fingerprint,
+        Some(fingerprint(&second))
+    );
+    let mut credentials = token_credentials(&first);
+    credentials.extend(token_credentials(&second));
+    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
+    c.assert_no_leak(&credentials, &[]).await;
+    c.stop().await;
+}
+
+/// The remote watch: a deleted copy comes back, an edited one is rewritten, and the dialer,
+/// which compares tokens by fingerprint, never establishes again.
+#[tokio::test]
+async fn a_deleted_or_edited_copy_is_restored_and_the_dialer_does_not_establish_again() {
+    let c = TwoClusters::start().await;
+    let token = c.peer_from_examples().await;
+    let secrets = c.dc2.secrets();
+
+    secrets
+        .delete(TOKEN_SECRET, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(&secrets, TOKEN_SECRET, "the copy restored", |s| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get("data"))
+            .is_some_and(|v| v.0 == token.as_bytes())
+    })
+    .await;
+
+    secrets
+        .patch(
+            TOKEN_SECRET,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"data": "tampered-with-by-hand"}})),
+        )
+        .await
+        .unwrap();
+    wait_for(&secrets, TOKEN_SECRET, "the copy rewritten", |s| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get("data"))
+            .is_some_and(|v| v.0 == token.as_bytes())
+    })
+    .await;
+
+    // The same token again: the dialer is Ready with the peering it has, established once.
+    assert_eq!(c.wait_peered().await, token);
+    assert_eq!((c.dc1.token_calls(), c.dc2.establish_calls()), (1, 1));
+    let mut credentials = token_credentials(&token);
+    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
+    c.assert_no_leak(&credentials, &[]).await;
+    c.stop().await;
+}
+
+/// A Secret in dc2 that the operator did not write is never overwritten: `SecretConflict`
+/// until it is gone, then the copy is delivered.
+#[tokio::test]
+async fn a_foreign_secret_in_the_target_is_left_alone() {
+    let c = TwoClusters::start().await;
+    put_secret(
+        &c.dc2.secrets(),
+        TOKEN_SECRET,
+        &[("data", "not-yours")],
+        false,
+    )
+    .await;
+    let foreign = c.dc2.secrets().get(TOKEN_SECRET).await.unwrap();
+    c.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    let conflict = wait_for(&c.dc1.acceptors(), ACCEPTOR, "SecretConflict", |a| {
+        is(
+            delivered(a),
+            ConditionStatus::False,
+            reason::SECRET_CONFLICT,
+        )
+    })
+    .await;
+    assert!(is(
+        acceptor_ready(&conflict),
+        ConditionStatus::True,
+        reason::READY
+    ));
+    let message = &delivered(&conflict).unwrap().message;
+    assert!(message.contains(TOKEN_SECRET), "{message}");
+
+    // Retried a few times (it is not watched): never written.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = c.dc2.secrets().get(TOKEN_SECRET).await.unwrap();
+    assert_eq!(after.resource_version(), foreign.resource_version());
+    assert_eq!(
+        secret_value(&c.dc2.secrets(), TOKEN_SECRET, "data")
+            .await
+            .as_deref(),
+        Some("not-yours")
+    );
+    for verb in ["update", "patch", "delete"] {
+        let by_operator: u64 = c
+            .dc2
+            .kube
+            .request_counts()
+            .iter()
+            .filter(|r| r.verb == verb && r.resource == "secrets")
+            .map(|r| r.count)
+            .sum();
+        // The test's own apply is the one patch.
+        assert_eq!(
+            by_operator,
+            u64::from(verb == "patch"),
+            "{verb} on dc2's Secrets"
+        );
+    }
+
+    c.dc2
+        .secrets()
+        .delete(TOKEN_SECRET, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+    })
+    .await;
+    let token = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data")
+        .await
+        .unwrap();
+    assert_eq!(
+        secret_value(&c.dc2.secrets(), TOKEN_SECRET, "data").await,
+        Some(token)
+    );
+    c.stop().await;
+}
+
+/// A kubeconfig whose user authenticates with an exec plugin is refused before anything runs.
+#[tokio::test]
+async fn a_kubeconfig_with_an_exec_plugin_is_refused_and_never_run() {
+    let c = TwoClusters::start().await;
+    let marker = scratch_file("exec-plugin-ran");
+    let kubeconfig = format!(
+        r#"apiVersion: v1
+kind: Config
+clusters:
+- name: dc2
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+users:
+- name: plugin
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: /bin/sh
+      args: ["-c", "touch {marker}"]
+      interactiveMode: Never
+contexts:
+- name: dc2
+  context: {{cluster: dc2, user: plugin}}
+current-context: dc2
+"#,
+        server = c.dc2.kube.url(),
+        ca = b64(c.dc2.kube.ca_pem()),
+        marker = marker.display()
+    );
+    consul_peering_operator::playground::create_kubeconfig_secret(
+        &c.dc1.client(),
+        KUBECONFIG_SECRET,
+        &kubeconfig,
+    )
+    .await
+    .unwrap();
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    let refused = wait_for(&c.dc1.acceptors(), ACCEPTOR, "InvalidKubeconfig", |a| {
+        is(
+            delivered(a),
+            ConditionStatus::False,
+            reason::INVALID_KUBECONFIG,
+        )
+    })
+    .await;
+    let message = &delivered(&refused).unwrap().message;
+    assert!(message.contains("exec plugin"), "{message}");
+    assert!(is(
+        acceptor_ready(&refused),
+        ConditionStatus::True,
+        reason::READY
+    ));
+    // Give a run (and a retry) every chance to happen.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!marker.exists(), "the exec plugin ran");
+    assert!(
+        c.dc2
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    c.stop().await;
+}
+
+/// Deleting the acceptor removes its Consul peering, its Secret and the delivered copy; the
+/// dialer then reads TERMINATED; deleting the dialer removes dc2's peering. No credential shows
+/// anywhere along the way.
+#[tokio::test]
+async fn deleting_both_sides_cleans_up_everything() {
+    let c = TwoClusters::start().await;
+    let acceptor_history = History::<PeeringAcceptor>::record(c.dc1.client(), ACCEPTOR);
+    let dialer_history = History::<PeeringDialer>::record(c.dc2.client(), DIALER);
+    let token = c.peer_from_examples().await;
+
+    c.dc1
+        .acceptors()
+        .delete(ACCEPTOR, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
+    c.dc1.wait_peering(ACCEPTOR, None).await;
+    assert!(
+        c.dc1
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    wait_gone(&c.dc2.secrets(), TOKEN_SECRET).await;
+    // Not ready for both reasons at once: the peer terminated and the Secret was withdrawn;
+    // either may be the one the condition names.
+    let terminated = wait_for(&c.dc2.dialers(), DIALER, "TERMINATED", |d| {
+        dialer_state(d) == Some("TERMINATED")
+            && (is(
+                dialer_ready(d),
+                ConditionStatus::False,
+                reason::PEERING_TERMINATED,
+            ) || is(
+                dialer_ready(d),
+                ConditionStatus::False,
+                reason::SECRET_MISSING,
+            ))
+    })
+    .await;
+    assert_eq!(c.dc2.state(DIALER), Some("TERMINATED"));
+    // The dialer never deletes a Secret, and its own peering stays until it is deleted.
+    assert_eq!(terminated.finalizers().len(), 1);
+
+    c.dc2
+        .dialers()
+        .delete(DIALER, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&c.dc2.dialers(), DIALER).await;
+    c.dc2.wait_peering(DIALER, None).await;
+
+    let mut credentials = token_credentials(&token);
+    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
+    c.assert_no_leak(
+        &credentials,
+        &[
+            ("acceptor versions", acceptor_history.json()),
+            ("dialer versions", dialer_history.json()),
+        ],
+    )
+    .await;
+    c.stop().await;
+}

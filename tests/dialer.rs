@@ -1,0 +1,407 @@
+//! The PeeringDialer end to end (issue #5): the real operator in each of two emulated clusters,
+//! each with its emulated Consul. dc1's acceptor issues the tokens; the tests put them (or
+//! worse) into the Secret the dialer in dc2 reads; and real kubectl against the playground.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use consul_peering_operator::crd::{ConditionStatus, PeeringAcceptor, PeeringDialer, reason};
+use consul_peering_operator::playground::{self, PlaygroundArgs};
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use serde_json::json;
+use support::operator::scratch_file;
+use support::two_clusters::*;
+
+/// The Secret the dialers of these tests read.
+const DIALER_SECRET: &str = "dialer-token";
+
+/// Two tokens from dc1's acceptor: the first superseded by the second (a rotation), so Consul
+/// refuses the first at establish.
+async fn superseded_and_fresh(c: &TwoClusters) -> (String, String) {
+    apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
+    let first = wait_token(&c.dc1.secrets(), TOKEN_SECRET, None).await;
+    rotate(&c.dc1.acceptors(), ACCEPTOR, 1).await;
+    let second = wait_token(&c.dc1.secrets(), TOKEN_SECRET, Some(&first)).await;
+    assert_eq!(c.dc1.token_calls(), 2);
+    (first, second)
+}
+
+/// The Ready message of the dialer, once it has this reason for the Secret's current version.
+async fn wait_reason_for_current_secret(c: &TwoClusters, reason: &str) -> PeeringDialer {
+    let secret = c.dc2.secrets().get(DIALER_SECRET).await.unwrap();
+    let version = secret.metadata.resource_version;
+    wait_for(&c.dc2.dialers(), DIALER, reason, |d| {
+        dialer_ready(d).is_some_and(|r| r.reason == reason && r.status == ConditionStatus::False)
+            && d.status
+                .as_ref()
+                .and_then(|s| s.secret.as_ref()?.resource_version.clone())
+                == version
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_used_token_is_tried_once_and_a_fresh_secret_recovers() {
+    let c = TwoClusters::start().await;
+    let (used, fresh) = superseded_and_fresh(&c).await;
+    put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &used)], true).await;
+    apply(&c.dc2.dialers(), &dialer(DIALER, DIALER_SECRET)).await;
+
+    let rejected = wait_reason_for_current_secret(&c, reason::TOKEN_REJECTED).await;
+    let message = dialer_ready(&rejected).unwrap().message.clone();
+    assert!(message.contains(DIALER_SECRET), "{message}");
+    assert_eq!(c.dc2.establish_calls(), 1);
+    let events: Api<Event> = Api::namespaced(c.dc2.client(), NS);
+    let warned = events.list(&Default::default()).await.unwrap().items;
+    assert!(
+        warned
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("TokenRejected")
+                && e.type_.as_deref() == Some("Warning")),
+        "a TokenRejected Warning Event: {warned:?}"
+    );
+
+    // While it waits, unrelated changes wake it: the dialer's labels, the Secret's metadata
+    // (as a copying tool rewrites it), every watch restarted. None spends the dead token again.
+    for round in 0..3 {
+        patch_metadata(
+            &c.dc2.dialers(),
+            DIALER,
+            json!({"labels": {"poked": round.to_string()}}),
+        )
+        .await;
+        patch_metadata(
+            &c.dc2.secrets(),
+            DIALER_SECRET,
+            json!({"annotations": {"copied-at": format!("round-{round}")}}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    c.dc2.kube.close_watches();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting = c.dc2.dialers().get(DIALER).await.unwrap();
+    assert!(
+        is(
+            dialer_ready(&waiting),
+            ConditionStatus::False,
+            reason::TOKEN_REJECTED
+        ),
+        "{:?}",
+        dialer_ready(&waiting)
+    );
+    assert_eq!(
+        waiting
+            .metadata
+            .labels
+            .unwrap()
+            .get("poked")
+            .map(String::as_str),
+        Some("2"),
+        "the dialer saw the last label change"
+    );
+    assert_eq!(c.dc2.establish_calls(), 1, "the dead token was tried again");
+
+    put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &fresh)], true).await;
+    let active = wait_for(
+        &c.dc2.dialers(),
+        DIALER,
+        "ACTIVE with the fresh token",
+        |d| {
+            dialer_state(d) == Some("ACTIVE")
+                && is(dialer_ready(d), ConditionStatus::True, reason::ACTIVE)
+        },
+    )
+    .await;
+    assert_eq!(
+        active.status.unwrap().token_fingerprint,
+        Some(fingerprint(&fresh))
+    );
+    assert_eq!(c.dc2.establish_calls(), 2);
+    c.dc1.wait_peering(ACCEPTOR, Some("ACTIVE")).await;
+
+    let mut credentials = token_credentials(&used);
+    credentials.extend(token_credentials(&fresh));
+    c.assert_no_leak(&credentials, &[("the TokenRejected message", message)])
+        .await;
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_secret_is_reported_and_a_good_one_is_used_at_once() {
+    let c = TwoClusters::start().await;
+    apply(&c.dc2.dialers(), &dialer(DIALER, DIALER_SECRET)).await;
+    let missing = wait_for(&c.dc2.dialers(), DIALER, "SecretMissing", |d| {
+        is(
+            dialer_ready(d),
+            ConditionStatus::False,
+            reason::SECRET_MISSING,
+        )
+    })
+    .await;
+    let message = &dialer_ready(&missing).unwrap().message;
+    assert!(message.contains(DIALER_SECRET), "{message}");
+
+    put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("token", "x")], true).await;
+    wait_for(&c.dc2.dialers(), DIALER, "SecretMissing for the key", |d| {
+        is(
+            dialer_ready(d),
+            ConditionStatus::False,
+            reason::SECRET_MISSING,
+        ) && dialer_ready(d).unwrap().message.contains("\"data\"")
+    })
+    .await;
+
+    // Not base64; then base64 JSON of the wrong shape around an establishment secret.
+    let garbage = "this-is-not-a-peering-token-at-all-0123456789".to_owned();
+    let embedded_secret = "5f2c1b8e-7d4a-4c3e-9b1a-0e6f2d8c4a77".to_owned();
+    let wrong_shape = b64(&json!({
+        "CA": null, "ServerAddresses": "127.0.0.1:8503", "ServerName": "server.dc1.peering.x",
+        "PeerID": "0a6d3a55-8a2b-4e50-a1f4-5d6f0b8e9c11", "EstablishmentSecret": embedded_secret,
+        "Remote": {"Partition": "default", "Datacenter": "dc1"},
+    })
+    .to_string());
+    let mut messages = Vec::new();
+    for malformed in [&garbage, &wrong_shape] {
+        put_secret(
+            &c.dc2.secrets(),
+            DIALER_SECRET,
+            &[("data", malformed)],
+            true,
+        )
+        .await;
+        let rejected = wait_reason_for_current_secret(&c, reason::TOKEN_REJECTED).await;
+        messages.push(dialer_ready(&rejected).unwrap().message.clone());
+    }
+    // Refused without asking Consul.
+    assert_eq!(c.dc2.establish_calls(), 0);
+    let credentials = vec![
+        garbage.clone(),
+        wrong_shape.clone(),
+        embedded_secret.clone(),
+    ];
+    for message in &messages {
+        assert_no_credentials(message, "the TokenRejected message", &credentials);
+    }
+
+    apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
+    let token = wait_token(&c.dc1.secrets(), TOKEN_SECRET, None).await;
+    put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &token)], true).await;
+    wait_for(&c.dc2.dialers(), DIALER, "ACTIVE", |d| {
+        dialer_state(d) == Some("ACTIVE")
+            && is(dialer_ready(d), ConditionStatus::True, reason::ACTIVE)
+    })
+    .await;
+    assert_eq!(c.dc2.establish_calls(), 1);
+
+    let mut credentials = credentials;
+    credentials.extend(token_credentials(&token));
+    c.assert_no_leak(&credentials, &[]).await;
+    c.stop().await;
+}
+
+/// Runs kubectl against the playground's kubeconfig; fails the test unless it succeeds.
+async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
+    let mut command = tokio::process::Command::new("kubectl");
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(TIMEOUT + Duration::from_secs(10), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish"))
+        .expect("kubectl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kubectl {args:?} failed: {}{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A kubectl table as rows of cells: the header gives each column's start.
+fn table(text: &str) -> Vec<Vec<String>> {
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header line");
+    let mut starts = Vec::new();
+    let mut previous = ' ';
+    for (i, ch) in header.char_indices() {
+        // A column starts after at least two spaces ("REMOTE DC" is one column).
+        if ch != ' ' && (i == 0 || (previous == ' ' && header[..i].ends_with("  "))) {
+            starts.push(i);
+        }
+        previous = ch;
+    }
+    std::iter::once(header)
+        .chain(lines)
+        .map(|line| {
+            starts
+                .iter()
+                .enumerate()
+                .map(|(n, &start)| {
+                    let end = starts.get(n + 1).copied().unwrap_or(line.len());
+                    line.get(start..end.min(line.len()))
+                        .unwrap_or("")
+                        .trim()
+                        .to_owned()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
+    emulator_common::install_crypto_provider();
+    let dir = scratch_file("playground");
+    let args = PlaygroundArgs {
+        state_dir: Some(dir.clone()),
+        empty: false,
+        consul: Vec::new(),
+    };
+    let pg = playground::start(&args, &dir)
+        .await
+        .expect("playground starts");
+    let dc1 = pg.cluster("dc1").kube.client();
+    let dc2 = pg.cluster("dc2");
+    playground::create_kubeconfig_secret(&dc1, KUBECONFIG_SECRET, &dc2.kube.kubeconfig())
+        .await
+        .unwrap();
+    let _: PeeringAcceptor =
+        playground::apply_example(&dc1, playground::EXAMPLE_ACCEPTOR_WITH_DELIVERY)
+            .await
+            .unwrap();
+    let _: PeeringDialer =
+        playground::apply_example(&dc2.kube.client(), playground::EXAMPLE_DIALER)
+            .await
+            .unwrap();
+
+    let kubeconfig = pg.kubeconfig_path();
+    let cache = dir.join("kube-cache");
+    let timeout = format!("--timeout={}s", TIMEOUT.as_secs());
+    let waited = kubectl(
+        &kubeconfig,
+        &cache,
+        &[
+            "--context",
+            "dc2",
+            "wait",
+            "--for=condition=Ready",
+            "peeringdialer/dc1",
+            &timeout,
+        ],
+    )
+    .await;
+    assert_eq!(
+        waited.trim(),
+        "peeringdialer.consulpeering.io/dc1 condition met"
+    );
+    kubectl(
+        &kubeconfig,
+        &cache,
+        &[
+            "--context",
+            "dc1",
+            "wait",
+            "--for=jsonpath={.status.state}=ACTIVE",
+            "peeringacceptor/dc2",
+            &timeout,
+        ],
+    )
+    .await;
+
+    let rows = table(
+        &kubectl(
+            &kubeconfig,
+            &cache,
+            &["--context", "dc2", "get", "peeringdialers"],
+        )
+        .await,
+    );
+    assert_eq!(rows[0], ["NAME", "READY", "STATE", "SECRET", "AGE"]);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][..4], ["dc1", "True", "ACTIVE", TOKEN_SECRET]);
+    assert!(!rows[1][4].is_empty(), "an age: {rows:?}");
+
+    let wide = table(
+        &kubectl(
+            &kubeconfig,
+            &cache,
+            &["--context", "dc2", "get", "pdial", "-o", "wide"],
+        )
+        .await,
+    );
+    assert_eq!(
+        wide[0],
+        [
+            "NAME",
+            "READY",
+            "REASON",
+            "STATE",
+            "SECRET",
+            "REMOTE DC",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        wide[1][..6],
+        ["dc1", "True", "Active", "ACTIVE", TOKEN_SECRET, "dc1"]
+    );
+
+    // The dialer used the token the acceptor delivered into dc2.
+    let used = kubectl(
+        &kubeconfig,
+        &cache,
+        &[
+            "--context",
+            "dc2",
+            "get",
+            "peeringdialer",
+            "dc1",
+            "-o",
+            "jsonpath={.status.tokenFingerprint}",
+        ],
+    )
+    .await;
+    let delivered = kubectl(
+        &kubeconfig,
+        &cache,
+        &[
+            "--context",
+            "dc1",
+            "get",
+            "peeringacceptor",
+            "dc2",
+            "-o",
+            "jsonpath={.status.delivery[0].tokenFingerprint}",
+        ],
+    )
+    .await;
+    assert_eq!(used, delivered);
+    assert_eq!(used.len(), 16, "a fingerprint: {used:?}");
+    let label = kubectl(
+        &kubeconfig,
+        &cache,
+        &[
+            "--context",
+            "dc2",
+            "get",
+            "secret",
+            TOKEN_SECRET,
+            "-o",
+            "jsonpath={.metadata.labels.consulpeering\\.io/peering-token}",
+        ],
+    )
+    .await;
+    assert_eq!(label, "true");
+
+    pg.shutdown().await.expect("the playground stops cleanly");
+    let _ = std::fs::remove_dir_all(&dir);
+}
