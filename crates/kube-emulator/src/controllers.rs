@@ -264,7 +264,8 @@ fn collect_garbage(state: &mut State) -> bool {
         remove_finalizer(state, &store, &key, finalizer);
         changed = true;
     }
-    // Dependents whose owners are all gone.
+    // Dependents whose owners are all gone are deleted; references to vanished owners of
+    // objects that still have another owner are removed.
     for (store, key) in state.store.owned() {
         let Some(obj) = state.store.get(&store, &key) else {
             continue;
@@ -273,8 +274,28 @@ fn collect_garbage(state: &mut State) -> bool {
             continue;
         }
         let refs = owner_refs(&obj);
-        if !refs.is_empty() && refs.iter().all(|r| state.store.by_uid(&r.uid).is_none()) {
+        let dangling: Vec<&str> = refs
+            .iter()
+            .filter(|r| state.store.by_uid(&r.uid).is_none())
+            .map(|r| r.uid.as_str())
+            .collect();
+        if dangling.is_empty() {
+            continue;
+        }
+        if dangling.len() == refs.len() {
             changed |= delete_background(state, &store, key, Propagation::Background);
+        } else {
+            let mut updated = (*obj).clone();
+            if let Some(list) = updated
+                .pointer_mut("/metadata/ownerReferences")
+                .and_then(Value::as_array_mut)
+            {
+                list.retain(|r| {
+                    !dangling.contains(&r.get("uid").and_then(Value::as_str).unwrap_or(""))
+                });
+            }
+            state.store.put(&store, key, updated);
+            changed = true;
         }
     }
     changed

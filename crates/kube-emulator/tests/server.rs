@@ -567,3 +567,44 @@ async fn a_continue_token_older_than_the_history_is_gone() {
     );
     assert_eq!((err.code, err.reason.as_str()), (410, "Expired"));
 }
+
+#[tokio::test]
+async fn a_dependent_with_a_remaining_owner_only_loses_the_reference() {
+    let emu = emulator().await;
+    let cms: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let a = cms
+        .create(&PostParams::default(), &cm("owner-a"))
+        .await
+        .unwrap();
+    let b = cms
+        .create(&PostParams::default(), &cm("owner-b"))
+        .await
+        .unwrap();
+    let owner = |c: &ConfigMap| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": c.metadata.name, "uid": c.metadata.uid});
+    let dep: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "dep", "ownerReferences": [owner(&a), owner(&b)]}}),
+    )
+    .unwrap();
+    cms.create(&PostParams::default(), &dep).await.unwrap();
+    cms.delete("owner-a", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("reference to the deleted owner removed", || async {
+        cms.get("dep")
+            .await
+            .unwrap()
+            .metadata
+            .owner_references
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    cms.delete("owner-b", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("dependent collected with its last owner", || async {
+        cms.get_opt("dep").await.unwrap().is_none()
+    })
+    .await;
+}
