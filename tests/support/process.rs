@@ -328,15 +328,13 @@ impl Operator {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// Lines of stdout and stderr that speak of a refusal by the API server's RBAC.
+    /// Lines of stdout and stderr that speak of a refusal by the API server's RBAC (its 403
+    /// Status has reason `Forbidden` and a message "… is forbidden: User …").
     pub fn forbidden_lines(&self) -> Vec<String> {
         let (out, err) = (self.stdout(), self.stderr());
         out.lines()
             .chain(err.lines())
-            .filter(|l| {
-                let l = l.to_lowercase();
-                l.contains("forbidden") || l.contains("403")
-            })
+            .filter(|l| l.to_lowercase().contains("forbidden"))
             .map(str::to_owned)
             .collect()
     }
@@ -392,11 +390,24 @@ pub async fn lease_holder(client: &kube::Client, namespace: &str, name: &str) ->
 
 /// Creates a PeeringAcceptor whose token goes to Secret `secret` (key `data`).
 pub async fn create_acceptor(client: &kube::Client, namespace: &str, name: &str, secret: &str) {
+    create_acceptor_with(client, namespace, name, secret, json!({})).await
+}
+
+/// Creates a PeeringAcceptor whose token goes to Secret `secret` (key `data`), with more of
+/// its spec (e.g. `delivery`) in `spec`.
+pub async fn create_acceptor_with(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    secret: &str,
+    mut spec: Value,
+) {
+    spec["peer"] = json!({"secret": {"name": secret, "key": "data", "backend": "kubernetes"}});
     let acceptor: PeeringAcceptor = serde_json::from_value(json!({
         "apiVersion": "consulpeering.io/v1alpha1",
         "kind": "PeeringAcceptor",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"peer": {"secret": {"name": secret, "key": "data", "backend": "kubernetes"}}},
+        "spec": spec,
     }))
     .unwrap();
     Api::<PeeringAcceptor>::namespaced(client.clone(), namespace)
