@@ -192,18 +192,15 @@ async fn sigterm_lets_the_reconcile_in_flight_finish_then_exits_0() {
     // Every Consul call takes a while: the acceptor's pass (read, token, read) is long.
     world.consul.set_delay(Some(Duration::from_millis(1500)));
     create_acceptor(&world.client, NAMESPACE, "slow", "slow-token").await;
-    wait_for("the finalizer on the acceptor", TIMEOUT, || async {
-        get_json::<PeeringAcceptor>(&world.client, NAMESPACE, "slow")
-            .await
-            .filter(|a| {
-                a["metadata"]["finalizers"]
-                    .as_array()
-                    .is_some_and(|f| !f.is_empty())
-            })
+    // The pass that generates the token begins by reading the Secret; Consul calls follow.
+    wait_for("the reconcile to read the Secret", TIMEOUT, || async {
+        world
+            .requests_of(&user_of("solo"))
+            .iter()
+            .any(|(verb, resource, _)| verb == "get" && resource == "secrets")
+            .then_some(())
     })
     .await;
-    // The pass after the finalizer's is now waiting on Consul.
-    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
         world.tokens_issued(),
         0,
