@@ -45,8 +45,9 @@ async fn two_manifests_peer_the_clusters_and_a_rotation_keeps_the_peering_active
     let mut watch = |c: &TwoClusters| {
         for (dc, name) in [(&c.dc1, ACCEPTOR), (&c.dc2, DIALER)] {
             let state = dc.state(name);
-            if state != Some("ACTIVE") {
-                not_active.push(format!("{}: {state:?}", dc.name));
+            let seen = format!("{}: {state:?}", dc.name);
+            if state != Some("ACTIVE") && !not_active.contains(&seen) {
+                not_active.push(seen);
             }
         }
     };

@@ -203,6 +203,45 @@ async fn a_missing_or_malformed_secret_is_reported_and_a_good_one_is_used_at_onc
     c.stop().await;
 }
 
+/// A Secret that two dialers read wakes both when it appears (consul-k8s wakes only the first):
+/// one establishes with the token, the other is refused by Consul since the token is used.
+#[tokio::test]
+async fn a_secret_wakes_every_dialer_that_reads_it() {
+    let c = TwoClusters::start().await;
+    let names = [DIALER, "dc1-again"];
+    for name in names {
+        apply(&c.dc2.dialers(), &dialer(name, DIALER_SECRET)).await;
+        wait_for(&c.dc2.dialers(), name, "SecretMissing", |d| {
+            is(
+                dialer_ready(d),
+                ConditionStatus::False,
+                reason::SECRET_MISSING,
+            )
+        })
+        .await;
+    }
+    apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
+    let token = wait_token(&c.dc1.secrets(), TOKEN_SECRET, None).await;
+    put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &token)], true).await;
+    let mut reasons = Vec::new();
+    for name in names {
+        let done = wait_for(&c.dc2.dialers(), name, "Active or TokenRejected", |d| {
+            is(dialer_ready(d), ConditionStatus::True, reason::ACTIVE)
+                || is(
+                    dialer_ready(d),
+                    ConditionStatus::False,
+                    reason::TOKEN_REJECTED,
+                )
+        })
+        .await;
+        reasons.push(dialer_ready(&done).unwrap().reason.clone());
+    }
+    reasons.sort();
+    assert_eq!(reasons, [reason::ACTIVE, reason::TOKEN_REJECTED]);
+    assert_eq!(c.dc2.establish_calls(), 2);
+    c.stop().await;
+}
+
 /// Runs kubectl against the playground's kubeconfig; fails the test unless it succeeds.
 async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
     let mut command = tokio::process::Command::new("kubectl");
