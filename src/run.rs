@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 
@@ -157,20 +159,36 @@ async fn lead_then_run(
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_owned());
     let duration = args.lease_duration_seconds.max(2);
-    let manager = LeaseManagerBuilder::new(client, &args.lease_name)
-        .with_namespace(namespace.as_str())
-        .with_identity(args.identity())
-        .with_duration(duration)
-        .with_grace((duration / 3).max(1))
-        .build()
-        .await
-        .context("leader election")?;
-    let (mut leading, lease_task) = manager.watch().await;
+    let identity = args.identity();
+    let watch_lease = || async {
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(namespace.as_str())
+            .with_identity(identity.clone())
+            .with_duration(duration)
+            .with_grace((duration / 3).max(1))
+            .build()
+            .await
+            .context("leader election")?;
+        anyhow::Ok(manager.watch().await)
+    };
+    let (mut leading, mut lease_task) = watch_lease().await?;
     health.set_leader_state(LeaderState::Standby);
     tracing::info!(lease = %args.lease_name, %namespace, "waiting for the leader lease");
-    let acquired = tokio::select! {
-        _ = stop.cancelled() => false,
-        acquired = leading.wait_for(|is_leader| *is_leader) => acquired.is_ok(),
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
+    let acquired = loop {
+        tokio::select! {
+            _ = stop.cancelled() => break false,
+            acquired = async { leading.wait_for(|is_leader| *is_leader).await.is_ok() } => {
+                break acquired;
+            }
+            // The lease manager reads the Lease again only when the term it last saw ends, so a
+            // Lease released by a leader that stopped gracefully would stay free until then.
+            // Start over at once instead (a standby holds nothing, so nothing is released).
+            () = lease_freed(&leases, &args.lease_name) => {
+                lease_task.abort();
+                (leading, lease_task) = watch_lease().await?;
+            }
+        }
     };
     let mut lost = false;
     if acquired {
@@ -209,6 +227,22 @@ async fn lead_then_run(
         anyhow::bail!("lost the leader lease");
     }
     Ok(())
+}
+
+/// Completes once the Lease exists without a holder; looks every second. A failed read counts
+/// as not free: the lease manager reports real trouble.
+async fn lease_freed(leases: &Api<Lease>, name: &str) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Ok(Some(lease)) = leases.get_opt(name).await
+            && lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .is_none_or(|holder| holder.is_empty())
+        {
+            return;
+        }
+    }
 }
 
 async fn cancelled(stop: CancellationToken) {
