@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use consul_peering_operator::consul::DecodedToken;
 use consul_peering_operator::crd::{PeeringAcceptor, PeeringDialer};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
 use process::{
     Operator, TIMEOUT, World, create_acceptor, create_dialer, get_json, lease_holder, secret_value,
     token_secret_from, unrestricted, wait_for, wait_ready,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const NAMESPACE: &str = "default";
 /// The `run` command's default Lease name.
@@ -182,6 +183,51 @@ async fn one_replica_leads_and_a_standby_takes_over_after_a_crash_and_after_sigt
         leader.stderr().contains("released the leader lease"),
         "{}",
         leader.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_lease_is_taken_stops_reconciling_and_exits_non_zero() {
+    let world = World::start().await;
+    let mut leader = replica(&world, "a");
+    leader.wait_ready("leading").await;
+    reconciled_acceptor(&world, "before").await;
+
+    // Another holder takes the Lease (as after a long pause of this process, or a split).
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    Api::<Lease>::namespaced(world.client.clone(), NAMESPACE)
+        .patch(
+            LEASE,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "holderIdentity": "intruder",
+                "acquireTime": now,
+                "renewTime": now,
+                "leaseDurationSeconds": 600,
+            }})),
+        )
+        .await
+        .expect("take the Lease over");
+    let status = leader
+        .wait_exit(Duration::from_secs(LEASE_SECONDS + 5))
+        .await;
+    assert!(
+        !status.success(),
+        "a leader that lost its Lease exited with {status}"
+    );
+    assert!(
+        leader.stderr().contains("lost the leader lease"),
+        "{}",
+        leader.stderr()
+    );
+    // It does not release a Lease that is no longer its own.
+    assert_eq!(
+        lease_holder(&world.client, NAMESPACE, LEASE)
+            .await
+            .as_deref(),
+        Some("intruder")
     );
 }
 
