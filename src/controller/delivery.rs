@@ -8,7 +8,7 @@
 //! no exec plugins, auth providers or file paths, which would let a Secret run commands or read
 //! files inside the operator's pod.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use futures::StreamExt;
@@ -54,8 +54,9 @@ impl Failure {
 pub struct RemoteClusters {
     /// (namespace, kubeconfig Secret name) → (its resourceVersion, client).
     clients: Mutex<HashMap<(String, String), (String, kube::Client)>>,
-    /// Remote (kubeconfig Secret resourceVersion, target namespace) pairs already watched.
-    watched: Mutex<HashSet<(String, String, String)>>,
+    /// (kubeconfig Secret, target namespace) → (the kubeconfig's resourceVersion, its watch):
+    /// one watch each, replaced when the kubeconfig changes so that old ones do not pile up.
+    watched: Mutex<HashMap<(String, String), (String, tokio::task::AbortHandle)>>,
     wake: mpsc::UnboundedSender<ObjectRef<PeeringAcceptor>>,
     woken: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<PeeringAcceptor>>>>,
 }
@@ -65,9 +66,19 @@ impl Default for RemoteClusters {
         let (wake, woken) = mpsc::unbounded_channel();
         RemoteClusters {
             clients: Mutex::new(HashMap::new()),
-            watched: Mutex::new(HashSet::new()),
+            watched: Mutex::new(HashMap::new()),
             wake,
             woken: Mutex::new(Some(woken)),
+        }
+    }
+}
+
+impl Drop for RemoteClusters {
+    /// The remote watches end with the operator.
+    fn drop(&mut self) {
+        let watched = self.watched.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (_, task) in watched.values() {
+            task.abort();
         }
     }
 }
@@ -154,8 +165,9 @@ impl RemoteClusters {
         Ok((version, client))
     }
 
-    /// Watches the labelled Secrets of `namespace` in a target cluster (once per kubeconfig
-    /// version and namespace) and wakes the acceptors that own the copies that change.
+    /// Watches the labelled Secrets of `namespace` in a target cluster (one watch per
+    /// kubeconfig Secret and namespace, with its latest version) and wakes the acceptors that
+    /// own the copies that change.
     fn watch(
         &self,
         kubeconfig_version: &str,
@@ -163,25 +175,20 @@ impl RemoteClusters {
         remote: &kube::Client,
         origin: &str,
     ) {
-        let key = (
-            origin.to_owned(),
-            kubeconfig_version.to_owned(),
-            namespace.to_owned(),
-        );
-        if !self
-            .watched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key)
-        {
-            return;
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (origin.to_owned(), namespace.to_owned());
+        if let Some((version, previous)) = watched.get(&key) {
+            if version == kubeconfig_version {
+                return;
+            }
+            previous.abort();
         }
         let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(remote.clone(), namespace);
         let config = watcher::Config::default().labels(&format!(
             "{LABEL_PEERING_TOKEN}={LABEL_PEERING_TOKEN_VALUE}"
         ));
         let wake = self.wake.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut events = watcher(api, config)
                 .default_backoff()
                 .touched_objects()
@@ -197,6 +204,7 @@ impl RemoteClusters {
                 }
             }
         });
+        watched.insert(key, (kubeconfig_version.to_owned(), task.abort_handle()));
     }
 }
 
