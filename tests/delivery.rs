@@ -330,6 +330,65 @@ async fn a_deleted_or_edited_copy_is_restored_and_the_dialer_does_not_establish_
     c.stop().await;
 }
 
+/// Every change of the kubeconfig Secret (here: an annotation) makes the next delivery build
+/// a new client; the watch on the remote copies moves to it instead of piling up, and the new
+/// one still brings a deleted copy back.
+#[tokio::test]
+async fn a_changed_kubeconfig_secret_replaces_the_remote_watch() {
+    let c = TwoClusters::start().await;
+    c.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+    })
+    .await;
+    let watches = c.dc2.kube.open_watches();
+    for version in 1..=3 {
+        patch_metadata(
+            &c.dc1.secrets(),
+            KUBECONFIG_SECRET,
+            json!({"annotations": {"edited": version.to_string()}}),
+        )
+        .await;
+        rotate(&c.dc1.acceptors(), ACCEPTOR, version).await;
+        wait_for(&c.dc1.acceptors(), ACCEPTOR, "delivered again", |a| {
+            is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+                && a.status.as_ref().and_then(|s| s.latest_peering_version) == Some(version)
+        })
+        .await;
+    }
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while c.dc2.kube.open_watches() != watches {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "watches on dc2: {} before, {} after three kubeconfig changes",
+            watches,
+            c.dc2.kube.open_watches()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data")
+        .await
+        .unwrap();
+    c.dc2
+        .secrets()
+        .delete(TOKEN_SECRET, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(&c.dc2.secrets(), TOKEN_SECRET, "the copy restored", |s| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get("data"))
+            .is_some_and(|v| v.0 == token.as_bytes())
+    })
+    .await;
+    c.stop().await;
+}
+
 /// A Secret in dc2 that the operator did not write is never overwritten: `SecretConflict`
 /// until it is gone, then the copy is delivered.
 #[tokio::test]
