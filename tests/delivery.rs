@@ -9,6 +9,7 @@ use std::time::Duration;
 use consul_peering_operator::crd::{ConditionStatus, PeeringAcceptor, PeeringDialer, reason};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
+use kube_emulator::Rule;
 use serde_json::json;
 use support::operator::scratch_file;
 use support::two_clusters::*;
@@ -389,6 +390,97 @@ async fn a_changed_kubeconfig_secret_replaces_the_remote_watch() {
     c.stop().await;
 }
 
+/// The kubeconfig may hold a least-privilege user of dc2: get, patch and delete on the one
+/// Secret, list and watch on Secrets of the namespace. Without `patch` delivery reports the
+/// refusal; with the right user (a fix of the kubeconfig Secret only) it delivers, restores,
+/// and withdraws the copy.
+#[tokio::test]
+async fn a_least_privilege_kubeconfig_is_enough_and_a_missing_right_is_reported() {
+    let c = TwoClusters::start().await;
+    let reader = c.dc2.kube.add_user(
+        "peering-reader",
+        vec![Rule::new(
+            &["get", "list", "watch"],
+            &[""],
+            &["secrets"],
+            &[NS],
+        )],
+    );
+    let deliverer = c.dc2.kube.add_user(
+        "peering-delivery",
+        vec![
+            Rule::new(&["get", "patch", "delete"], &[""], &["secrets"], &[NS])
+                .with_names(&[TOKEN_SECRET]),
+            Rule::new(&["list", "watch"], &[""], &["secrets"], &[NS]),
+        ],
+    );
+    let kubeconfig_secret = |user: &str, token: &str| {
+        let kubeconfig = c.dc2.kube.kubeconfig_for(user, token);
+        let client = c.dc1.client();
+        async move {
+            consul_peering_operator::playground::create_kubeconfig_secret(
+                &client,
+                KUBECONFIG_SECRET,
+                &kubeconfig,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    kubeconfig_secret("reader", &reader).await;
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    let refused = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=False", |a| {
+        is(
+            delivered(a),
+            ConditionStatus::False,
+            reason::DELIVERY_FAILED,
+        )
+    })
+    .await;
+    let message = &delivered(&refused).unwrap().message;
+    assert!(
+        message.contains("forbidden") && message.contains("peering-reader"),
+        "{message}"
+    );
+
+    kubeconfig_secret("delivery", &deliverer).await;
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+    })
+    .await;
+    let token = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data")
+        .await
+        .unwrap();
+    c.dc2
+        .secrets()
+        .delete(TOKEN_SECRET, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(&c.dc2.secrets(), TOKEN_SECRET, "the copy restored", |s| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get("data"))
+            .is_some_and(|v| v.0 == token.as_bytes())
+    })
+    .await;
+    c.dc1
+        .acceptors()
+        .delete(ACCEPTOR, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
+    wait_gone(&c.dc2.secrets(), TOKEN_SECRET).await;
+
+    let mut credentials = token_credentials(&token);
+    credentials.extend([reader, deliverer]);
+    c.assert_no_leak(&credentials, &[]).await;
+    c.stop().await;
+}
+
 /// A Secret in dc2 that the operator did not write is never overwritten: `SecretConflict`
 /// until it is gone, then the copy is delivered.
 #[tokio::test]
@@ -538,6 +630,65 @@ current-context: dc2
             .unwrap()
             .is_none()
     );
+    c.stop().await;
+}
+
+/// Deleting the acceptor while its target is unreachable keeps the finalizer until the copy
+/// can be withdrawn; once the target is back, everything is gone without anyone stepping in.
+#[tokio::test]
+async fn deleting_the_acceptor_waits_for_an_unreachable_target_to_withdraw_the_copy() {
+    let c = TwoClusters::start().await;
+    let gate = Gate::to(c.dc2.kube.url()).await;
+    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&gate.url()))
+        .await;
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+    })
+    .await;
+
+    gate.close();
+    c.dc1
+        .acceptors()
+        .delete(ACCEPTOR, &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = c.dc1.acceptors().get(ACCEPTOR).await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert_eq!(held.finalizers(), ["consulpeering.io/finalizer"]);
+    assert!(
+        c.dc2
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    gate.open();
+    wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
+    assert!(
+        c.dc2
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        c.dc1
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    c.dc1.wait_peering(ACCEPTOR, None).await;
     c.stop().await;
 }
 
