@@ -32,6 +32,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub partition: Option<String>,
 
+    /// Longest wait of the blocking query on Consul's peering list. New, deleted and terminated
+    /// peerings arrive at once; states Consul derives from its streams (ACTIVE, FAILING) do not
+    /// move its index, so they reach status within this time.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub consul_watch_wait_seconds: u64,
+
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen_addr: SocketAddr,
@@ -65,6 +71,7 @@ impl RunArgs {
             namespace: None,
             consul: ConsulArgs::default(),
             partition: None,
+            consul_watch_wait_seconds: 2,
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             leader_elect: false,
             lease_name: "consul-peering-operator".into(),
@@ -126,7 +133,7 @@ pub async fn run_with(
     let config = controller::Config {
         namespace: args.namespace.clone(),
         instance: Some(args.identity()),
-        ..controller::Config::default()
+        consul_wait: Duration::from_secs(args.consul_watch_wait_seconds),
     };
     let consul = Arc::new(consul.observed_by(metrics.clone()));
     let ctx = Context::new(client.clone(), consul, metrics, &config);

@@ -49,6 +49,10 @@ pub struct Config {
     /// Index of the first raft write (real servers have written a few entries by the time the
     /// first peering is created).
     pub first_index: u64,
+    /// Off (as in Consul): a stream connecting or failing changes the state reads show but not
+    /// the blocking-query index, so a long-poll learns of ACTIVE/FAILING only when its wait
+    /// runs out. On: such changes move the peering's `ModifyIndex` and wake watchers at once.
+    pub stream_changes_move_index: bool,
 }
 
 impl Config {
@@ -68,6 +72,7 @@ impl Config {
             connect_enabled: true,
             grpc_tls_enabled: true,
             first_index: 15,
+            stream_changes_move_index: false,
         }
     }
 

@@ -91,9 +91,11 @@ impl Datacenter {
         out
     }
 
-    /// Updates a stream's tracker; wakes blocking queries only when the visible state moved.
+    /// Updates a stream's tracker; wakes blocking queries only when the index moved (see
+    /// `Config::stream_changes_move_index`).
     pub fn track(&self, id: &str, update: impl FnOnce(&mut StreamTrack)) {
-        if self.store().track_stream(id, update) {
+        let move_index = self.cfg.stream_changes_move_index;
+        if self.store().track_stream(id, update, move_index) {
             self.changes.send_modify(|v| *v += 1);
         }
     }

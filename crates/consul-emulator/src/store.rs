@@ -355,16 +355,22 @@ impl Store {
         false
     }
 
-    /// Updates the stream tracker of a peering. When the state a read shows changes, the
-    /// record's `ModifyIndex` moves (the documented deviation) and `true` is returned.
-    pub fn track_stream(&mut self, id: &str, update: impl FnOnce(&mut StreamTrack)) -> bool {
+    /// Updates the stream tracker of a peering. When the state a read shows changes and
+    /// `move_index` is set (the optional deviation from Consul), the record's `ModifyIndex`
+    /// moves and `true` is returned: watchers must be woken.
+    pub fn track_stream(
+        &mut self,
+        id: &str,
+        update: impl FnOnce(&mut StreamTrack),
+        move_index: bool,
+    ) -> bool {
         let before = self.by_id(id).map(|r| self.visible_state(r));
         update(self.streams.entry(id.to_string()).or_default());
         let Some(key) = self.key_of(id) else {
             return false;
         };
         let after = self.visible_state(&self.peerings[&key]);
-        if before == Some(after) {
+        if before == Some(after) || !move_index {
             return false;
         }
         let index = self.next_index();
@@ -504,18 +510,33 @@ mod tests {
     }
 
     #[test]
-    fn stream_overlay_changes_the_visible_state_and_moves_the_index() {
+    fn stream_overlay_changes_the_visible_state_but_not_the_index_as_in_consul() {
         let mut s = Store::new(1);
         s.write(acceptor("a", "peer"), None).unwrap();
-        assert!(s.track_stream("a", |t| t.connected = true));
+        let before = s.get("", "peer").unwrap().modify_index;
+        assert!(!s.track_stream("a", |t| t.connected = true, false));
+        let rec = s.get("", "peer").unwrap();
+        assert_eq!(s.visible_state(rec), PeeringState::Active);
+        assert_eq!(rec.modify_index, before);
+    }
+
+    #[test]
+    fn stream_overlay_moves_the_index_when_asked() {
+        let mut s = Store::new(1);
+        s.write(acceptor("a", "peer"), None).unwrap();
+        assert!(s.track_stream("a", |t| t.connected = true, true));
         let rec = s.get("", "peer").unwrap();
         assert_eq!(s.visible_state(rec), PeeringState::Active);
         assert_eq!(rec.modify_index, 2);
-        assert!(!s.track_stream("a", |t| t.last_heartbeat = Some(SystemTime::now())));
-        assert!(s.track_stream("a", |t| {
-            t.connected = false;
-            t.disconnect_error = Some("boom".into());
-        }));
+        assert!(!s.track_stream("a", |t| t.last_heartbeat = Some(SystemTime::now()), true));
+        assert!(s.track_stream(
+            "a",
+            |t| {
+                t.connected = false;
+                t.disconnect_error = Some("boom".into());
+            },
+            true
+        ));
         assert_eq!(
             s.visible_state(s.get("", "peer").unwrap()),
             PeeringState::Failing

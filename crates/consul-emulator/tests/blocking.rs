@@ -71,10 +71,36 @@ async fn an_older_index_answers_at_once() {
     assert_eq!(a.status, 200);
 }
 
+fn moving_index(dc: &str) -> consul_emulator::Config {
+    let mut cfg = config(dc);
+    cfg.stream_changes_move_index = true;
+    cfg
+}
+
 #[tokio::test]
-async fn stream_state_changes_wake_watchers_within_seconds() {
+async fn stream_state_changes_do_not_move_the_index_as_in_consul() {
     let dc1 = start(config("dc1")).await;
     let dc2 = start(config("dc2")).await;
+    let token = generate(&dc1, "p").await;
+    let list_index = index_of(&get(&dc1, "/v1/peerings").await);
+    let url = format!("{}/v1/peerings?index={list_index}&wait=1s", dc1.url());
+    let list = tokio::spawn(async move { send(client().get(url)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    assert_eq!(establish(&dc2, "p", &token).await.status, 200);
+    wait_state(&dc1, "p", PeeringState::Active).await;
+    let list = list.await.unwrap();
+    // The watcher was not woken by ACTIVE: it ran its wait out and got the same index, with the
+    // stream overlay showing in the body.
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    assert_eq!(index_of(&list), list_index);
+    assert_eq!(list.json()[0]["State"], "ACTIVE");
+}
+
+#[tokio::test]
+async fn with_the_option_stream_state_changes_wake_watchers_within_seconds() {
+    let dc1 = start(moving_index("dc1")).await;
+    let dc2 = start(moving_index("dc2")).await;
     let token = generate(&dc1, "p").await;
     let pending = get(&dc1, "/v1/peering/p").await;
     assert_eq!(pending.json()["State"], "PENDING");

@@ -75,7 +75,11 @@ impl Pki {
     /// `"localhost"`, `"server.dc1.peering.<domain>"`, ...).
     pub fn issue_server(&self, subject_alt_names: &[&str]) -> CertifiedKey {
         let common_name = subject_alt_names.first().copied().unwrap_or("server");
-        self.issue(common_name, subject_alt_names, ExtendedKeyUsagePurpose::ServerAuth)
+        self.issue(
+            common_name,
+            subject_alt_names,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
     }
 
     /// A client certificate whose subject common name is `common_name` (Kubernetes reads the
@@ -126,8 +130,8 @@ pub fn server_config(server: &CertifiedKey, client_ca_pem: Option<&str>) -> Arc<
         CertificateDer::pem_slice_iter(server.cert_pem.as_bytes())
             .collect::<Result<_, _>>()
             .expect("issued certificate is valid PEM");
-    let key = PrivateKeyDer::from_pem_slice(server.key_pem.as_bytes())
-        .expect("issued key is valid PEM");
+    let key =
+        PrivateKeyDer::from_pem_slice(server.key_pem.as_bytes()).expect("issued key is valid PEM");
     let builder = ServerConfig::builder();
     let builder = match client_ca_pem {
         None => builder.with_no_client_auth(),
@@ -186,7 +190,8 @@ pub async fn serve(
             let builder = Builder::new(TokioExecutor::new());
             let result = match acceptor {
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     tokio::pin!(conn);
                     tokio::select! {
                         r = conn.as_mut() => r,
@@ -271,7 +276,10 @@ mod tests {
         task.await.unwrap();
     }
 
-    async fn get(config: rustls::ClientConfig, addr: std::net::SocketAddr) -> std::io::Result<String> {
+    async fn get(
+        config: rustls::ClientConfig,
+        addr: std::net::SocketAddr,
+    ) -> std::io::Result<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tcp = tokio::net::TcpStream::connect(addr).await?;
