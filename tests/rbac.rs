@@ -189,6 +189,12 @@ async fn full_flow(world: &World, peer: &Peer, namespace: &str) {
     let peer_name = format!("dc1-{namespace}");
     token_secret_from(client, &peer.consul, &peer_name, namespace, "dialer-token").await;
     create_dialer(client, namespace, "dc2", "dialer-token").await;
+    // Consul's own view first, so that a timeout says which side is late.
+    wait_for("the dialed peering ACTIVE in Consul", TIMEOUT, || async {
+        let state = world.consul.peering("", "dc2").map(|p| p.state);
+        (state == Some(consul_emulator::PeeringState::Active)).then_some(())
+    })
+    .await;
     wait_ready::<PeeringDialer>(client, namespace, "dc2").await;
 
     let delete = DeleteParams::default();

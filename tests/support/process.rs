@@ -192,8 +192,10 @@ impl Spawn {
         self
     }
 
-    /// Starts `consul-peering-operator run ARGS --listen-addr 127.0.0.1:<free port>` with only
-    /// the environment given here (nothing of the test's own environment leaks in).
+    /// Starts `consul-peering-operator run ARGS --listen-addr 127.0.0.1:<free port>
+    /// --consul-watch-wait-seconds 2` with only the environment given here (nothing of the
+    /// test's own environment leaks in). The short list wait lets states Consul derives from its
+    /// streams (ACTIVE, FAILING), which do not wake its blocking queries, reach status quickly.
     pub fn start(self) -> Operator {
         let addr = free_local_addr();
         let stdout = self.dir.join(format!("{}.stdout", self.name));
@@ -203,6 +205,7 @@ impl Spawn {
             .args(&self.args)
             .arg("--listen-addr")
             .arg(addr.to_string())
+            .args(["--consul-watch-wait-seconds", "2"])
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -465,13 +468,20 @@ where
         + serde::Serialize
         + std::fmt::Debug,
 {
-    let what = format!("{} {namespace}/{name} Ready=True", K::kind(&()));
-    wait_for(&what, TIMEOUT, || async {
-        get_json::<K>(client, namespace, name)
-            .await
-            .filter(|o| ready_status(o) == Some("True"))
-    })
-    .await
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let object = get_json::<K>(client, namespace, name).await;
+        if let Some(object) = object.as_ref().filter(|o| ready_status(o) == Some("True")) {
+            return object.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {TIMEOUT:?} waiting for {} {namespace}/{name} Ready=True; last seen:\n{}",
+            K::kind(&()),
+            serde_json::to_string_pretty(&object).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until the resource is gone (its finalizer removed).
