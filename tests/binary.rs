@@ -1,6 +1,6 @@
 //! The operator binary as it runs in production, as processes against the emulated API server
 //! and Consul: leader election between two replicas (take-over after a crash and after a
-//! graceful stop), graceful shutdown on SIGTERM with a reconcile in flight, real figures on
+//! graceful stop; a leader that loses its Lease stops), graceful shutdown on SIGTERM with a reconcile in flight, real figures on
 //! /metrics with /healthz and /readyz, and logs (JSON with a flag, never a token).
 
 #[path = "support/process.rs"]
