@@ -532,7 +532,7 @@ users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, com
 contexts: [{name: x, context: {cluster: c, user: u}}]
 current-context: x
 "#;
-        let err = refusal(&exec).await;
+        let err = refusal(exec).await;
         assert!(err.contains("exec plugin"), "{err}");
         let token_file = exec.replace(
             r#"{exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/sh, args: ["-c", "id"]}}"#,
