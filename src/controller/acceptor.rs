@@ -138,13 +138,16 @@ async fn sync(
             let token = generate(acceptor, ctx, &desired, cause, observed).await?;
             (Action::await_change(), Some(token))
         }
-        AcceptorPlan::MoveToken => {
-            let (token, mut record) = held.expect("MoveToken is planned only for a held token");
-            record.issued.key = desired.key.clone();
-            write_secret(&secrets, acceptor, &token, &record).await?;
-            observed.record = Some(record);
-            (Action::await_change(), Some(token))
-        }
+        // Planned only for a held token.
+        AcceptorPlan::MoveToken => match held {
+            Some((token, mut record)) => {
+                record.issued.key = desired.key.clone();
+                write_secret(&secrets, acceptor, &token, &record).await?;
+                observed.record = Some(record);
+                (Action::await_change(), Some(token))
+            }
+            None => (Action::await_change(), None),
+        },
         AcceptorPlan::WaitForDeletion => {
             observed.waiting_for_deletion = true;
             // The watcher wakes us when the peering is gone; the timer covers a watcher that is
