@@ -165,12 +165,17 @@ async fn sync(
     };
     // Delivery follows the token; its failures are reported per target and retried with
     // backoff, without touching the acceptor's own Ready.
+    let delivered_before = acceptor
+        .status
+        .as_ref()
+        .is_some_and(|s| !s.delivery.is_empty());
+    let delivering = acceptor
+        .spec
+        .delivery
+        .as_ref()
+        .is_some_and(|d| !d.is_empty());
     if let (Some(token), Some(record)) = (token, observed.record.clone())
-        && acceptor
-            .spec
-            .delivery
-            .as_ref()
-            .is_some_and(|d| !d.is_empty())
+        && (delivering || delivered_before)
     {
         let (statuses, failed) = delivery::deliver(
             acceptor,

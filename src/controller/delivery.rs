@@ -366,6 +366,9 @@ pub async fn deliver(
         set_condition(&mut status.conditions, condition);
         statuses.push(status);
     }
+    if withdraw_removed(acceptor, local, remotes, &current, &mut statuses).await {
+        any_failed = true;
+    }
     (statuses, any_failed)
 }
 
@@ -446,31 +449,105 @@ pub async fn withdraw(
 ) -> Result<(), String> {
     let namespace = acceptor.namespace().unwrap_or_default();
     for target in acceptor.spec.delivery.iter().flatten() {
-        let remote = match remotes.client(local, &namespace, target).await {
-            Ok((_, remote)) => remote,
-            Err(failure) if failure.reason == reason::INVALID_KUBECONFIG => {
-                tracing::warn!(message = %failure.message, "not withdrawing a delivered token Secret");
-                continue;
-            }
-            Err(failure) => return Err(failure.message),
-        };
         let name = target.secret_name(&acceptor.spec);
-        let api: Api<Secret> = Api::namespaced(remote, &target.namespace);
-        let existing = api.get_opt(name).await.map_err(|e| e.to_string())?;
-        if existing.is_some_and(|s| is_ours(&s.metadata, acceptor)) {
-            match api.delete(name, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => {
-                    return Err(format!(
-                        "deleting the delivered Secret {}/{name}: {e}",
-                        target.namespace
-                    ));
-                }
-            }
+        withdraw_one(acceptor, local, remotes, &namespace, target, name)
+            .await
+            .map_err(|f| f.message)?;
+    }
+    Ok(())
+}
+
+/// Deletes the copy this acceptor delivered to one target, if it is still there.
+async fn withdraw_one(
+    acceptor: &PeeringAcceptor,
+    local: &kube::Client,
+    remotes: &RemoteClusters,
+    namespace: &str,
+    target: &DeliveryTarget,
+    name: &str,
+) -> Result<(), Failure> {
+    let remote = match remotes.client(local, namespace, target).await {
+        Ok((_, remote)) => remote,
+        Err(failure) if failure.reason == reason::INVALID_KUBECONFIG => {
+            tracing::warn!(message = %failure.message, "not withdrawing a delivered token Secret");
+            return Ok(());
+        }
+        Err(failure) => return Err(failure),
+    };
+    let failed = |e: kube::Error| {
+        Failure::new(
+            reason::DELIVERY_FAILED,
+            format!(
+                "deleting the delivered Secret {}/{name}: {e}",
+                target.namespace
+            ),
+        )
+    };
+    let api: Api<Secret> = Api::namespaced(remote, &target.namespace);
+    let existing = api.get_opt(name).await.map_err(failed)?;
+    if existing.is_some_and(|s| is_ours(&s.metadata, acceptor)) {
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(failed(e)),
         }
     }
     Ok(())
+}
+
+/// Withdraws the copies of targets that were removed from the spec (their status entries
+/// remember them); an entry stays, Delivered=False, while its copy cannot be deleted yet.
+async fn withdraw_removed(
+    acceptor: &PeeringAcceptor,
+    local: &kube::Client,
+    remotes: &RemoteClusters,
+    current: &[DeliveryStatus],
+    statuses: &mut Vec<DeliveryStatus>,
+) -> bool {
+    let namespace = acceptor.namespace().unwrap_or_default();
+    let mut any_failed = false;
+    let removed: Vec<&DeliveryStatus> = current
+        .iter()
+        .filter(|s| !statuses.iter().any(|n| n.id() == s.id()))
+        .collect();
+    for old in removed {
+        // The kubeconfig key is not remembered: the default key is tried.
+        let target = DeliveryTarget {
+            kubeconfig_secret_ref: crate::crd::KubeconfigSecretRef {
+                name: old.kubeconfig_secret_name.clone(),
+                key: crate::crd::DEFAULT_KUBECONFIG_KEY.to_owned(),
+            },
+            namespace: old.namespace.clone(),
+            secret_name: Some(old.secret_name.clone()),
+            secret_key: None,
+        };
+        if let Err(failure) = withdraw_one(
+            acceptor,
+            local,
+            remotes,
+            &namespace,
+            &target,
+            &old.secret_name,
+        )
+        .await
+        {
+            any_failed = true;
+            let mut kept = old.clone();
+            set_condition(
+                &mut kept.conditions,
+                Condition::new(
+                    CONDITION_DELIVERED,
+                    ConditionStatus::False,
+                    failure.reason,
+                    format!("target removed from spec.delivery; {}", failure.message),
+                    acceptor.metadata.generation,
+                    now(),
+                ),
+            );
+            statuses.push(kept);
+        }
+    }
+    any_failed
 }
 
 #[cfg(test)]
