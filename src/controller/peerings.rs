@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
@@ -86,6 +86,8 @@ pub struct Snapshot {
     /// `X-Consul-Index` of the last list merged.
     index: u64,
     peerings: HashMap<String, KnownPeering>,
+    /// When the operator's own reads recorded these peerings (see `merge_list`).
+    read_at: HashMap<String, Instant>,
 }
 
 impl Snapshot {
@@ -105,9 +107,17 @@ impl Snapshot {
         self.peerings.values()
     }
 
-    /// Merges a full list taken at `index`; returns the names whose peering changed. A peering
-    /// that the operator itself read at a later index than the list stays as read.
-    pub fn merge_list(&mut self, list: Vec<KnownPeering>, index: u64) -> Vec<String> {
+    /// Merges a full list taken at `index` and asked for at `asked_at`; returns the names whose
+    /// peering changed. A peering that the operator itself read at a later index than the list,
+    /// or at the same index after the list was asked for, stays as read: Consul answers a
+    /// blocking query whose wait ran out with what it computed before waiting, so the states it
+    /// derives from its streams (ACTIVE, FAILING) may be older than the operator's read.
+    pub fn merge_list(
+        &mut self,
+        list: Vec<KnownPeering>,
+        index: u64,
+        asked_at: Instant,
+    ) -> Vec<String> {
         let mut changed = Vec::new();
         let mut listed: HashMap<String, KnownPeering> =
             list.into_iter().map(|p| (p.name.clone(), p)).collect();
@@ -119,8 +129,10 @@ impl Snapshot {
             false
         });
         for (name, fresh) in listed.drain() {
+            let read_since = self.read_at.get(&name).is_some_and(|at| *at >= asked_at);
             match self.peerings.get_mut(&name) {
                 Some(known) if known.modify_index > fresh.modify_index => {}
+                Some(known) if known.modify_index == fresh.modify_index && read_since => {}
                 Some(known) => {
                     if known.differs_for_resources(&fresh) {
                         changed.push(name);
@@ -133,6 +145,9 @@ impl Snapshot {
                 }
             }
         }
+        let peerings = &self.peerings;
+        self.read_at
+            .retain(|name, at| *at >= asked_at && peerings.contains_key(name));
         self.index = index;
         self.synced = true;
         changed.sort();
@@ -148,6 +163,7 @@ impl Snapshot {
             .get(&peering.name)
             .is_some_and(|known| known.modify_index > peering.modify_index);
         if !newer_known {
+            self.read_at.insert(peering.name.clone(), Instant::now());
             self.peerings.insert(peering.name.clone(), peering);
         }
     }
@@ -302,6 +318,7 @@ async fn watch_partition(
         let blocking = (index > 0 && failures == 0).then_some((index, this.wait));
         let client = this.clients.get(&partition);
         let wait = this.wait;
+        let asked_at = Instant::now();
         drop(this);
         // The request outlives a blocking wait only by network time; bound it anyway so a
         // half-open connection cannot stall the watcher forever.
@@ -326,7 +343,7 @@ async fn watch_partition(
                     if reset {
                         *snapshot = Snapshot::default();
                     }
-                    snapshot.merge_list(list, new_index)
+                    snapshot.merge_list(list, new_index, asked_at)
                 };
                 let recovered = write(&watch.unavailable).take().is_some() || reset;
                 this.publish_metrics();
@@ -402,6 +419,11 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 mod tests {
     use super::*;
 
+    /// A list asked for after any read the test made.
+    fn later() -> Instant {
+        Instant::now() + Duration::from_millis(1)
+    }
+
     fn peering(name: &str, state: &str, modify_index: u64) -> KnownPeering {
         KnownPeering {
             name: name.into(),
@@ -419,6 +441,7 @@ mod tests {
         let changed = s.merge_list(
             vec![peering("a", "PENDING", 5), peering("b", "ACTIVE", 6)],
             6,
+            later(),
         );
         assert!(s.is_synced());
         assert_eq!(changed, vec!["a", "b"]);
@@ -431,6 +454,7 @@ mod tests {
         s.merge_list(
             vec![peering("a", "PENDING", 5), peering("b", "ACTIVE", 6)],
             6,
+            later(),
         );
         // Index moved, nothing visible changed for b; a became ACTIVE; c appeared.
         let mut b = peering("b", "ACTIVE", 9);
@@ -438,12 +462,14 @@ mod tests {
         let changed = s.merge_list(
             vec![peering("a", "ACTIVE", 8), b, peering("c", "PENDING", 10)],
             10,
+            later(),
         );
         assert_eq!(changed, vec!["a", "c"]);
         // b disappeared.
         let changed = s.merge_list(
             vec![peering("a", "ACTIVE", 8), peering("c", "PENDING", 10)],
             11,
+            later(),
         );
         assert_eq!(changed, vec!["b"]);
         assert_eq!(s.get("b"), None);
@@ -452,22 +478,40 @@ mod tests {
     #[test]
     fn an_older_list_never_undoes_the_operators_own_newer_read() {
         let mut s = Snapshot::default();
-        s.merge_list(vec![], 4);
+        s.merge_list(vec![], 4, later());
         // The operator generated a token and read the new peering at index 7 ...
         s.record(peering("a", "PENDING", 7));
         // ... then a list taken at index 5 arrives: it must not make "a" absent.
-        let changed = s.merge_list(vec![], 5);
+        let changed = s.merge_list(vec![], 5, later());
         assert!(changed.is_empty());
         assert_eq!(s.get("a").map(|p| p.state.as_str()), Some("PENDING"));
         // Nor may an older version of it replace the newer one, by list or by read.
-        s.merge_list(vec![peering("a", "DELETING", 6)], 6);
+        s.merge_list(vec![peering("a", "DELETING", 6)], 6, later());
         assert_eq!(s.get("a").map(|p| p.modify_index), Some(7));
         s.record(peering("a", "DELETING", 6));
         assert_eq!(s.get("a").map(|p| p.modify_index), Some(7));
         // A list at or after the read's index is believed.
-        let changed = s.merge_list(vec![], 8);
+        let changed = s.merge_list(vec![], 8, later());
         assert_eq!(changed, vec!["a"]);
         assert_eq!(s.get("a"), None);
+    }
+
+    #[test]
+    fn a_list_asked_before_the_operators_read_does_not_undo_it_at_the_same_index() {
+        let mut s = Snapshot::default();
+        s.merge_list(vec![peering("a", "ESTABLISHING", 7)], 7, later());
+        // A blocking list is asked for; then the operator reads the peering ACTIVE (a stream
+        // state: the index stays), and the list's wait runs out with what Consul computed
+        // before waiting.
+        let asked = Instant::now();
+        s.record(peering("a", "ACTIVE", 7));
+        let changed = s.merge_list(vec![peering("a", "ESTABLISHING", 7)], 7, asked);
+        assert!(changed.is_empty());
+        assert_eq!(s.get("a").map(|p| p.state.as_str()), Some("ACTIVE"));
+        // A list asked for after the read is believed.
+        let changed = s.merge_list(vec![peering("a", "FAILING", 7)], 7, later());
+        assert_eq!(changed, vec!["a"]);
+        assert_eq!(s.get("a").map(|p| p.state.as_str()), Some("FAILING"));
     }
 
     #[test]
