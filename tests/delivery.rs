@@ -41,7 +41,6 @@ async fn two_manifests_peer_the_clusters_and_a_rotation_keeps_the_peering_active
     assert_eq!(remote.datacenter.as_deref(), Some("dc1"));
     assert_eq!((c.dc1.token_calls(), c.dc2.establish_calls()), (1, 1));
 
-    rotate(&c.dc1.acceptors(), ACCEPTOR, 1).await;
     let mut not_active = Vec::new();
     let mut watch = |c: &TwoClusters| {
         for (dc, name) in [(&c.dc1, ACCEPTOR), (&c.dc2, DIALER)] {
@@ -52,6 +51,15 @@ async fn two_manifests_peer_the_clusters_and_a_rotation_keeps_the_peering_active
             }
         }
     };
+    // Longer than the operators' Consul watch wait (2 s embedded), so that the stale answer a
+    // timed-out blocking query gives cannot make either resource read not-ready after Ready
+    // (the readiness histories are checked below).
+    for _ in 0..125 {
+        watch(&c);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    rotate(&c.dc1.acceptors(), ACCEPTOR, 1).await;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let second = loop {
         watch(&c);
