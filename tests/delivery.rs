@@ -51,7 +51,7 @@ async fn two_manifests_peer_the_clusters_and_a_rotation_keeps_the_peering_active
             }
         }
     };
-    // Longer than the operators' Consul watch wait (2 s embedded), so that the stale answer a
+    // Longer than two of the operators' Consul watch waits, so that the stale answer a
     // timed-out blocking query gives cannot make either resource read not-ready after Ready
     // (the readiness histories are checked below).
     for _ in 0..125 {

@@ -242,6 +242,38 @@ async fn a_secret_wakes_every_dialer_that_reads_it() {
     c.stop().await;
 }
 
+/// A broken stream shows as FAILING on both sides (Consul's stream-derived state, which does
+/// not wake its blocking query: it arrives when the watch's wait runs out), and ACTIVE again
+/// once the stream is back, with no new token and no new establish.
+#[tokio::test]
+async fn a_broken_stream_shows_failing_and_recovers_without_a_new_establish() {
+    let c = TwoClusters::start().await;
+    c.peer_from_examples().await;
+    assert!(c.dc2.consul.drop_stream("", DIALER, None));
+    wait_for(&c.dc2.dialers(), DIALER, "FAILING", |d| {
+        dialer_state(d) == Some("FAILING")
+            && is(
+                dialer_ready(d),
+                ConditionStatus::False,
+                reason::PEERING_FAILING,
+            )
+    })
+    .await;
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "FAILING", |a| {
+        acceptor_state(a) == Some("FAILING")
+            && is(
+                acceptor_ready(a),
+                ConditionStatus::False,
+                reason::PEERING_FAILING,
+            )
+    })
+    .await;
+    c.dc2.consul.clear_faults();
+    c.wait_peered().await;
+    assert_eq!((c.dc1.token_calls(), c.dc2.establish_calls()), (1, 1));
+    c.stop().await;
+}
+
 /// Runs kubectl against the playground's kubeconfig; fails the test unless it succeeds.
 async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
     let mut command = tokio::process::Command::new("kubectl");

@@ -50,6 +50,8 @@ use super::operator::{Logs, consul_config};
 
 /// How long a wait for the operator lasts before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// The operators' longest wait on Consul's peering list, in seconds.
+pub const WATCH_WAIT_SECONDS: u64 = 1;
 /// The namespace everything lives in (each test has clusters of its own).
 pub const NS: &str = "default";
 /// Names from `examples/acceptor-with-delivery.yaml` and `examples/dialer.yaml`: the acceptor in
@@ -160,6 +162,8 @@ impl TwoClusters {
             .expect("Consul client");
             let mut args = RunArgs::for_embedding();
             args.identity = Some(format!("operator-{name}"));
+            // Stream-derived states (ACTIVE, FAILING) reach status when a wait runs out.
+            args.consul_watch_wait_seconds = WATCH_WAIT_SECONDS;
             operators.push(tokio::spawn(run_with(
                 kube.client(),
                 clients,
