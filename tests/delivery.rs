@@ -489,6 +489,75 @@ async fn a_least_privilege_kubeconfig_is_enough_and_a_missing_right_is_reported(
     c.stop().await;
 }
 
+/// A target removed from `spec.delivery` gets its copy deleted: while the target is
+/// unreachable its status entry stays, `Delivered=False`; once it is back, the copy and the
+/// entry go.
+#[tokio::test]
+async fn a_removed_target_gets_its_copy_withdrawn_once_reachable() {
+    let c = TwoClusters::start().await;
+    let gate = Gate::to(c.dc2.kube.url()).await;
+    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&gate.url()))
+        .await;
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+    })
+    .await;
+
+    gate.close();
+    apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
+    let pending = wait_for(&c.dc1.acceptors(), ACCEPTOR, "withdrawal pending", |a| {
+        is(
+            delivered(a),
+            ConditionStatus::False,
+            reason::DELIVERY_FAILED,
+        )
+    })
+    .await;
+    assert!(is(
+        acceptor_ready(&pending),
+        ConditionStatus::True,
+        reason::READY
+    ));
+    assert!(
+        c.dc2
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    gate.open();
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "no delivery status", |a| {
+        a.status.as_ref().is_some_and(|s| s.delivery.is_empty())
+    })
+    .await;
+    assert!(
+        c.dc2
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The acceptor's own Secret and peering are untouched.
+    assert!(
+        c.dc1
+            .secrets()
+            .get_opt(TOKEN_SECRET)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(c.dc1.token_calls(), 1);
+    c.stop().await;
+}
+
 /// A Secret in dc2 that the operator did not write is never overwritten: `SecretConflict`
 /// until it is gone, then the copy is delivered.
 #[tokio::test]
