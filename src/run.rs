@@ -34,8 +34,9 @@ pub struct RunArgs {
 
     /// Longest wait of the blocking query on Consul's peering list. New, deleted and terminated
     /// peerings arrive at once; states Consul derives from its streams (ACTIVE, FAILING) do not
-    /// move its index, so they reach status within this time.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=600))]
+    /// move its index and a timed-out answer is as old as the wait, so they reach status within
+    /// twice this time.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub consul_watch_wait_seconds: u64,
 
     /// Address of /metrics, /healthz and /readyz.

@@ -140,7 +140,21 @@ async fn sync(
     if let Ok(peering) = &peering {
         observed.peering = peering.clone();
     }
-    let (token, resource_version) = read_token(dialer, ctx).await?;
+    let (token, resource_version) = match read_token(dialer, ctx).await {
+        Ok(read) => read,
+        // The acceptor withdrew its token when it deleted its side: what matters is the
+        // termination, and a new token is what brings the peering back.
+        Err(Error::SecretMissing(_))
+            if observed
+                .peering
+                .as_ref()
+                .is_some_and(|p| p.state == "TERMINATED") =>
+        {
+            observed.waiting = Some(WaitReason::PeeringTerminated);
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
     observed.secret_resource_version = resource_version;
     let peering = peering?;
 

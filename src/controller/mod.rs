@@ -45,7 +45,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             namespace: None,
-            consul_wait: Duration::from_secs(15),
+            consul_wait: Duration::from_secs(10),
             instance: None,
         }
     }
