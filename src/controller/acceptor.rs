@@ -23,8 +23,8 @@ use super::token_secret::{self, TokenRecord};
 use super::{Context, delivery, status};
 use crate::consul;
 use crate::crd::{
-    DeliveryStatus, FIELD_MANAGER, FINALIZER, PeeringAcceptor, PeeringAcceptorStatus, SecretOwner,
-    StatusSecretRef, reason, token_fingerprint,
+    DeliveryStatus, FIELD_MANAGER, FINALIZER, Peered, PeeringAcceptor, PeeringAcceptorStatus,
+    SecretOwner, StatusSecretRef, reason, token_fingerprint,
 };
 
 /// Entry point for the controller runtime.
@@ -80,7 +80,7 @@ fn desired_of(acceptor: &PeeringAcceptor) -> Result<AcceptorDesired, Error> {
     acceptor.validate().map_err(Error::InvalidSpec)?;
     Ok(AcceptorDesired {
         peer_name: acceptor.peer_name().to_owned(),
-        partition: acceptor.spec.partition.clone().unwrap_or_default(),
+        partition: acceptor.partition().to_owned(),
         version: acceptor
             .rotation_version()
             .map_err(Error::InvalidSpec)?
@@ -425,7 +425,7 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
     let target = match &record {
         Some(r) => Some((r.issued.partition.clone(), r.issued.peer_name.clone())),
         None => {
-            let partition = acceptor.spec.partition.clone().unwrap_or_default();
+            let partition = acceptor.partition().to_owned();
             let status_id = acceptor.status.as_ref().and_then(|s| s.peering_id.clone());
             match status_id {
                 Some(id) => read_fresh(ctx, &partition, acceptor.peer_name())

@@ -26,7 +26,7 @@ use super::status::{Readiness, now, parse_time, publish, report, with_ready};
 use super::{Context, resource_key};
 use crate::consul::{self, PeeringToken};
 use crate::crd::{
-    FINALIZER, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
+    FINALIZER, Peered, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
     token_fingerprint,
 };
 
@@ -132,7 +132,7 @@ async fn sync(
         .rotation_version()
         .map_err(Error::InvalidSpec)?
         .unwrap_or(0);
-    let partition = dialer.spec.partition.clone().unwrap_or_default();
+    let partition = dialer.partition().to_owned();
     let peer_name = dialer.peer_name().to_owned();
 
     // Consul's view first: the status shows the peering even when the Secret is in trouble.
@@ -320,7 +320,7 @@ fn status_of(
 /// Deletion: the dialer-side peering in Consul (only one this operator established). The
 /// Secret is the user's (or the delivery's) and stays.
 async fn cleanup(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error> {
-    let partition = dialer.spec.partition.clone().unwrap_or_default();
+    let partition = dialer.partition().to_owned();
     let peer_name = dialer.peer_name();
     let peering = read_fresh(ctx, &partition, peer_name).await?;
     if peering

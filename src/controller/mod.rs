@@ -273,7 +273,7 @@ pub async fn run(
         .reconcile_on(triggers::peering_events(
             &ctx.peerings,
             acceptor_store.clone(),
-            triggers::acceptor_peer,
+            triggers::peer_of,
         ))
         .reconcile_on(futures::stream::iter(ctx.remotes.take_wakeups()).flatten())
         .graceful_shutdown_on(shutdown.clone())
@@ -299,7 +299,7 @@ pub async fn run(
         .reconcile_on(triggers::peering_events(
             &ctx.peerings,
             dialer_store.clone(),
-            triggers::dialer_peer,
+            triggers::peer_of,
         ))
         .graceful_shutdown_on(shutdown)
         .run(

@@ -13,7 +13,9 @@ use tokio::sync::broadcast;
 
 use super::peerings::{ConsulPeerings, PeeringChange};
 use super::scoped_api;
-use crate::crd::{LABEL_PEERING_TOKEN, LABEL_PEERING_TOKEN_VALUE, PeeringAcceptor, PeeringDialer};
+use crate::crd::{
+    LABEL_PEERING_TOKEN, LABEL_PEERING_TOKEN_VALUE, Peered, PeeringAcceptor, PeeringDialer,
+};
 
 /// consul-k8s's token Secret label: dialers migrated from consul-k8s read Secrets that were
 /// copied with it, so they are woken by those too.
@@ -38,17 +40,10 @@ pub fn dialer_uses_secret(dialer: &PeeringDialer, secret: &PartialObjectMeta<Sec
 }
 
 /// The Consul partition ("" for the default) and peer name of a resource.
-pub fn acceptor_peer(acceptor: &PeeringAcceptor) -> (String, String) {
+pub fn peer_of<K: Peered>(resource: &K) -> (String, String) {
     (
-        acceptor.spec.partition.clone().unwrap_or_default(),
-        acceptor.peer_name().to_owned(),
-    )
-}
-
-pub fn dialer_peer(dialer: &PeeringDialer) -> (String, String) {
-    (
-        dialer.spec.partition.clone().unwrap_or_default(),
-        dialer.peer_name().to_owned(),
+        resource.partition().to_owned(),
+        resource.peer_name().to_owned(),
     )
 }
 

@@ -8,8 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::annotations::rotation_version;
-use super::common::{PeerSpec, StatusSecretRef};
+use super::common::{PeerSpec, Peered, StatusSecretRef};
 use super::conditions::Condition;
 use super::meta::meta_schema;
 use super::validation::{
@@ -242,33 +241,17 @@ impl PeeringAcceptorSpec {
     }
 }
 
-impl PeeringAcceptor {
-    /// The Consul peer name: `spec.peerName`, else `metadata.name`.
-    pub fn peer_name(&self) -> &str {
-        self.spec
-            .peer_name
-            .as_deref()
-            .or(self.metadata.name.as_deref())
-            .unwrap_or_default()
+impl Peered for PeeringAcceptor {
+    fn spec_peer_name(&self) -> Option<&str> {
+        self.spec.peer_name.as_deref()
     }
 
-    /// The rotation version requested by annotation (see [`rotation_version`]).
-    pub fn rotation_version(&self) -> Result<Option<i64>, String> {
-        rotation_version(
-            self.metadata
-                .annotations
-                .as_ref()
-                .unwrap_or(&BTreeMap::new()),
-        )
+    fn spec_partition(&self) -> Option<&str> {
+        self.spec.partition.as_deref()
     }
 
-    /// The whole resource: spec, the effective peer name, the rotation annotations.
-    pub fn validate(&self) -> Result<(), String> {
-        self.spec.validate()?;
-        if self.spec.peer_name.is_none() {
-            validate_peer_name("metadata.name (the default peer name)", self.peer_name())?;
-        }
-        self.rotation_version().map(|_| ())
+    fn validate_spec(&self) -> Result<(), String> {
+        self.spec.validate()
     }
 }
 

@@ -1,8 +1,13 @@
 //! Spec and status types shared by PeeringAcceptor and PeeringDialer. The spec part is
 //! field-compatible with consul-k8s's `consul.hashicorp.com/v1alpha1` CRDs.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::annotations::rotation_version;
+use super::validation::validate_peer_name;
 
 use super::validation::{
     OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN, SECRET_KEY_MAX_LENGTH, SECRET_KEY_PATTERN,
@@ -89,4 +94,41 @@ pub struct StatusSecretRef {
     /// (dialer) it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
+}
+
+/// What PeeringAcceptor and PeeringDialer share: each names a Consul peer (in a partition) and
+/// takes a rotation annotation.
+pub trait Peered: kube::Resource {
+    /// `spec.peerName`.
+    fn spec_peer_name(&self) -> Option<&str>;
+    /// `spec.partition`.
+    fn spec_partition(&self) -> Option<&str>;
+    /// The checks of the spec alone (see each spec's `validate`).
+    fn validate_spec(&self) -> Result<(), String>;
+
+    /// The Consul peer name: `spec.peerName`, else `metadata.name`.
+    fn peer_name(&self) -> &str {
+        self.spec_peer_name()
+            .or(self.meta().name.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The Consul partition; `""` for the default one.
+    fn partition(&self) -> &str {
+        self.spec_partition().unwrap_or_default()
+    }
+
+    /// The rotation version requested by annotation (see [`rotation_version`]).
+    fn rotation_version(&self) -> Result<Option<i64>, String> {
+        rotation_version(self.meta().annotations.as_ref().unwrap_or(&BTreeMap::new()))
+    }
+
+    /// The whole resource: spec, the effective peer name, the rotation annotations.
+    fn validate(&self) -> Result<(), String> {
+        self.validate_spec()?;
+        if self.spec_peer_name().is_none() {
+            validate_peer_name("metadata.name (the default peer name)", self.peer_name())?;
+        }
+        self.rotation_version().map(|_| ())
+    }
 }

@@ -26,7 +26,9 @@ pub use annotations::{
     SECRET_ANNOTATION_ROTATION_VERSION, SECRET_ANNOTATION_TOKEN_FINGERPRINT, SecretOwner,
     rotation_version, token_fingerprint,
 };
-pub use common::{DEFAULT_SECRET_KEY, PeerSpec, SecretBackend, SecretRefSpec, StatusSecretRef};
+pub use common::{
+    DEFAULT_SECRET_KEY, PeerSpec, Peered, SecretBackend, SecretRefSpec, StatusSecretRef,
+};
 pub use conditions::{
     CONDITION_DELIVERED, CONDITION_READY, Condition, ConditionStatus, find_condition, reason,
     set_condition,
