@@ -153,6 +153,91 @@ pub fn normalize(served: &Served, obj: &mut Value, old: Option<&Value>) {
     if served.is_crd_kind() {
         normalize_crd(obj, old);
     }
+    if !served.kind.custom {
+        crate::defaults::apply(&served.kind.group, &served.kind.kind, obj);
+        go_zero_fields(served, obj);
+    }
+}
+
+/// Fields the Go types always serialize (plain structs, non-`omitempty` fields), so that a
+/// stored object reads back as the real server encodes it: a Deployment's `status: {}`, a
+/// Service's `status.loadBalancer`, a PodDisruptionBudget's status counters, a role's `rules`.
+fn go_zero_fields(served: &Served, obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let (group, kind) = (served.kind.group.as_str(), served.kind.kind.as_str());
+    let status_zero = match (group, kind) {
+        ("apps", "Deployment") => Some(json!({})),
+        ("", "Service") => Some(json!({"loadBalancer": {}})),
+        ("policy", "PodDisruptionBudget") => Some(
+            json!({"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}),
+        ),
+        _ => None,
+    };
+    if let Some(Value::Object(zero)) = status_zero {
+        if !map.get("status").is_some_and(Value::is_object) {
+            map.insert("status".into(), json!({}));
+        }
+        if let Some(status) = map.get_mut("status").and_then(Value::as_object_mut) {
+            for (k, v) in zero {
+                status.entry(k).or_insert(v);
+            }
+        }
+    }
+    if group == "rbac.authorization.k8s.io" && (kind == "ClusterRole" || kind == "Role") {
+        map.entry("rules").or_insert(Value::Null);
+    }
+}
+
+/// A Service's cluster IPs: allocated on create from 10.96.0.0/12 (`is_taken` tells which are
+/// in use), kept from the stored object when an update leaves them out, as the Service REST
+/// storage does; plus the IP family fields it fills in.
+pub fn service_ips(obj: &mut Value, old: Option<&Value>, is_taken: impl Fn(&str) -> bool) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if spec.get("type").and_then(Value::as_str) == Some("ExternalName") {
+        return;
+    }
+    let unset = |spec: &Map<String, Value>, k: &str| {
+        spec.get(k)
+            .is_none_or(|v| v.is_null() || v.as_str() == Some("") || v == &json!([]))
+    };
+    if let Some(old_spec) = old.and_then(|o| o.get("spec")) {
+        for k in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            if unset(spec, k)
+                && let Some(v) = old_spec.get(k)
+            {
+                spec.insert(k.into(), v.clone());
+            }
+        }
+    }
+    if unset(spec, "clusterIP") {
+        let ip = loop {
+            let bytes = uuid::Uuid::new_v4().into_bytes();
+            // 10.96.0.0/12 without its network, broadcast and the `kubernetes` Service's .1.
+            let offset =
+                (u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) % ((1 << 20) - 3)) + 2;
+            let ip =
+                std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0)) + offset)
+                    .to_string();
+            if !is_taken(&ip) {
+                break ip;
+            }
+        };
+        spec.insert("clusterIP".into(), json!(ip));
+    }
+    if unset(spec, "clusterIPs") {
+        let ip = spec["clusterIP"].clone();
+        spec.insert("clusterIPs".into(), json!([ip]));
+    }
+    if unset(spec, "ipFamilies") {
+        spec.insert("ipFamilies".into(), json!(["IPv4"]));
+    }
+    if unset(spec, "ipFamilyPolicy") {
+        spec.insert("ipFamilyPolicy".into(), json!("SingleStack"));
+    }
 }
 
 fn normalize_core_event(obj: &mut Value) {
@@ -517,50 +602,24 @@ fn crd_causes(crd: &Value) -> Vec<Cause> {
     causes
 }
 
-/// Top-level fields of a built-in object that its type does not have (for fieldValidation).
-pub fn unknown_builtin_fields(served: &Served, obj: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    if served.kind.custom {
-        return out;
+/// Removes the fields of a body that its kind does not have and returns their paths (for
+/// fieldValidation): built-in kinds by their Go type, custom resources by `metadata` only (their
+/// schema prunes the rest).
+pub fn prune_unknown_fields(served: &Served, obj: &mut Value) -> Vec<String> {
+    let go_type = (!served.kind.custom)
+        .then(|| crate::ssa::builtin::kind_struct(&served.kind.group, &served.kind.kind))
+        .flatten();
+    match go_type {
+        Some(s) => s.prune_unknown(obj),
+        None => match obj.get_mut("metadata") {
+            Some(meta) => crate::ssa::builtin::OBJECT_META
+                .prune_unknown(meta)
+                .into_iter()
+                .map(|p| format!("metadata.{p}"))
+                .collect(),
+            None => Vec::new(),
+        },
     }
-    if let Some(o) = obj.as_object() {
-        for k in o.keys() {
-            if !served.known_fields.contains(&k.as_str()) {
-                out.push(k.clone());
-            }
-        }
-    }
-    out
-}
-
-/// Unknown keys in `metadata` (checked for every kind).
-pub fn unknown_metadata_fields(obj: &Value) -> Vec<String> {
-    const KNOWN: [&str; 15] = [
-        "name",
-        "generateName",
-        "namespace",
-        "selfLink",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "labels",
-        "annotations",
-        "ownerReferences",
-        "finalizers",
-        "managedFields",
-    ];
-    obj.get("metadata")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.keys()
-                .filter(|k| !KNOWN.contains(&k.as_str()))
-                .map(|k| format!("metadata.{k}"))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

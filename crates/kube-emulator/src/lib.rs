@@ -14,6 +14,7 @@ pub mod table;
 mod api;
 pub mod auth;
 mod controllers;
+mod defaults;
 mod discovery;
 mod ext;
 mod faults;

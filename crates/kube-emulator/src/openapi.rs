@@ -17,7 +17,7 @@
 //! the CRD version's `openAPIV3Schema`. Documents are cached per set of kinds (see
 //! [`v3_group_version_with_hash`]); the hash is the SHA-512 of the served bytes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use k8s_openapi::schemars::generate::SchemaSettings;
@@ -26,6 +26,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha512};
 
 use crate::resource::ResourceKind;
+use crate::ssa::builtin::{GoField, GoStruct, GoType, ListType};
 
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
 const API_VERSION_DOC: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
@@ -233,7 +234,7 @@ fn build_group_version(group: &str, version: &str, kinds: &[&ResourceKind]) -> V
         format!("{META}.Patch"),
         json!({"description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.", "type": "object"}),
     );
-    add_patch_strategies(&mut schemas);
+    add_go_markers(&mut schemas, &kind_definitions);
     let schemas: BTreeMap<String, Value> = schemas.into_iter().collect();
     json!({
         "openapi": "3.0.0",
@@ -255,9 +256,12 @@ fn builtin_definition(
     version: &str,
     kind: &str,
 ) -> Option<String> {
+    use k8s_openapi::api::apps::v1 as apps;
     use k8s_openapi::api::coordination::v1 as coordination;
     use k8s_openapi::api::core::v1 as core;
     use k8s_openapi::api::events::v1 as events;
+    use k8s_openapi::api::policy::v1 as policy;
+    use k8s_openapi::api::rbac::v1 as rbac;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     Some(match (group, version, kind) {
         ("", "v1", "Namespace") => add::<core::Namespace>(generator),
@@ -265,6 +269,15 @@ fn builtin_definition(
         ("", "v1", "ConfigMap") => add::<core::ConfigMap>(generator),
         ("", "v1", "Event") => add::<core::Event>(generator),
         ("", "v1", "ServiceAccount") => add::<core::ServiceAccount>(generator),
+        ("", "v1", "Service") => add::<core::Service>(generator),
+        ("apps", "v1", "Deployment") => add::<apps::Deployment>(generator),
+        ("policy", "v1", "PodDisruptionBudget") => add::<policy::PodDisruptionBudget>(generator),
+        ("rbac.authorization.k8s.io", "v1", "ClusterRole") => add::<rbac::ClusterRole>(generator),
+        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding") => {
+            add::<rbac::ClusterRoleBinding>(generator)
+        }
+        ("rbac.authorization.k8s.io", "v1", "Role") => add::<rbac::Role>(generator),
+        ("rbac.authorization.k8s.io", "v1", "RoleBinding") => add::<rbac::RoleBinding>(generator),
         ("events.k8s.io", "v1", "Event") => add::<events::Event>(generator),
         ("coordination.k8s.io", "v1", "Lease") => add::<coordination::Lease>(generator),
         ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => {
@@ -274,46 +287,101 @@ fn builtin_definition(
     })
 }
 
-/// Patch strategies kubectl's strategic merge patch needs for the built-in kinds served here
-/// (the same `+patchStrategy`/`+patchMergeKey` tags as the Go types).
-fn add_patch_strategies(schemas: &mut Map<String, Value>) {
-    let strategies: [(&str, &str, &str, Option<&str>); 4] = [
-        (
-            "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-            "finalizers",
-            "merge",
-            None,
-        ),
-        (
-            "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-            "ownerReferences",
-            "merge",
-            Some("uid"),
-        ),
-        (
-            "io.k8s.api.core.v1.ServiceAccount",
-            "secrets",
-            "merge",
-            Some("name"),
-        ),
-        (
-            "io.k8s.api.core.v1.NamespaceStatus",
-            "conditions",
-            "merge",
-            Some("type"),
-        ),
-    ];
-    for (definition, property, strategy, key) in strategies {
-        if let Some(Value::Object(p)) = schemas
-            .get_mut(definition)
-            .and_then(|d| d.get_mut("properties"))
-            .and_then(|p| p.get_mut(property))
-        {
-            p.insert("x-kubernetes-patch-strategy".into(), strategy.into());
-            if let Some(key) = key {
-                p.insert("x-kubernetes-patch-merge-key".into(), key.into());
+/// Publishes the markers of the Go types on the built-in kinds' schemas, as kube-openapi does:
+/// `x-kubernetes-patch-strategy`/`-patch-merge-key` (what kubectl's client-side apply builds
+/// its strategic merge patch from), `x-kubernetes-list-type`/`-list-map-keys`,
+/// `x-kubernetes-map-type: atomic` and `default`. Walks each kind's Go type alongside its
+/// definition, following references.
+fn add_go_markers(schemas: &mut Map<String, Value>, kinds: &[(String, ResourceKind)]) {
+    let mut seen = HashSet::new();
+    for (definition, kind) in kinds {
+        if kind.custom {
+            continue;
+        }
+        if let Some(go) = crate::ssa::builtin::kind_struct(&kind.group, &kind.kind) {
+            annotate(schemas, definition, go, &mut seen);
+        }
+    }
+}
+
+fn annotate(
+    schemas: &mut Map<String, Value>,
+    definition: &str,
+    go: &'static GoStruct,
+    seen: &mut HashSet<String>,
+) {
+    if !seen.insert(definition.to_string()) {
+        return;
+    }
+    let Some(Value::Object(schema)) = schemas.get_mut(definition) else {
+        return;
+    };
+    if go.atomic {
+        schema.insert("x-kubernetes-map-type".into(), "atomic".into());
+    }
+    let mut referenced = Vec::new();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        for (name, property) in properties.iter_mut() {
+            let Some(field) = go.fields.iter().find(|f| f.json == name) else {
+                continue;
+            };
+            mark_field(property, field);
+            let (inner_schema, inner_type) = match &field.ty {
+                GoType::Slice(elem) => (property.get("items"), *elem),
+                GoType::Map(elem) => (property.get("additionalProperties"), *elem),
+                other => (Some(&*property), other),
+            };
+            if let (Some(inner_schema), GoType::Struct(inner)) = (inner_schema, inner_type)
+                && let Some(name) = crate::ssa::derived::referenced(inner_schema)
+            {
+                referenced.push((name.to_string(), *inner));
             }
         }
+    }
+    for (name, inner) in referenced {
+        annotate(schemas, &name, inner, seen);
+    }
+}
+
+fn mark_field(property: &mut Value, field: &GoField) {
+    let mut marks = Map::new();
+    match field.list {
+        Some(ListType::Atomic) => {
+            marks.insert("x-kubernetes-list-type".into(), "atomic".into());
+        }
+        Some(ListType::Set) => {
+            marks.insert("x-kubernetes-list-type".into(), "set".into());
+        }
+        Some(ListType::Map(keys)) => {
+            marks.insert("x-kubernetes-list-map-keys".into(), json!(keys));
+            marks.insert("x-kubernetes-list-type".into(), "map".into());
+        }
+        None => {}
+    }
+    if !field.merge_key.is_empty() {
+        marks.insert(
+            "x-kubernetes-patch-merge-key".into(),
+            field.merge_key.into(),
+        );
+    }
+    if !field.strategy.is_empty() {
+        marks.insert("x-kubernetes-patch-strategy".into(), field.strategy.into());
+    }
+    if field.map_atomic {
+        marks.insert("x-kubernetes-map-type".into(), "atomic".into());
+    }
+    if let Some(default) = field.default {
+        marks.insert("default".into(), default.into());
+    }
+    if marks.is_empty() {
+        return;
+    }
+    // Siblings of a bare `$ref` are ignored by OpenAPI readers: wrap it as kube-openapi does.
+    if let Some(reference) = property.as_object_mut().and_then(|p| p.remove("$ref")) {
+        property["allOf"] = json!([{"$ref": reference}]);
+    }
+    if let Some(p) = property.as_object_mut() {
+        p.extend(marks);
     }
 }
 

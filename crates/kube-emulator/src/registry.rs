@@ -32,8 +32,9 @@ pub struct Served {
     pub name_rule: NameRule,
     /// Field selectors besides `metadata.name` / `metadata.namespace`.
     pub extra_field_selectors: &'static [&'static str],
-    /// Top-level fields of a built-in kind (for unknown-field detection); empty for CRDs.
-    pub known_fields: &'static [&'static str],
+    /// Whether an annotation change also moves `metadata.generation` (Deployments: their
+    /// annotations are copied to ReplicaSets).
+    pub annotations_bump_generation: bool,
 }
 
 impl Served {
@@ -51,6 +52,9 @@ impl Served {
     }
     pub fn is_lease(&self) -> bool {
         self.kind.group == "coordination.k8s.io" && self.kind.plural == "leases"
+    }
+    pub fn is_service(&self) -> bool {
+        self.kind.group.is_empty() && self.kind.plural == "services"
     }
     pub fn is_event(&self) -> bool {
         self.store == "/events"
@@ -74,9 +78,6 @@ const ALL_VERBS: [&str; 8] = [
     "update",
     "watch",
 ];
-const META: [&str; 3] = ["apiVersion", "kind", "metadata"];
-
-#[allow(clippy::too_many_arguments)]
 fn builtin(
     group: &str,
     version: &str,
@@ -85,7 +86,6 @@ fn builtin(
     short_names: &[&str],
     namespaced: bool,
     status_subresource: bool,
-    known_fields: &'static [&'static str],
 ) -> Served {
     let mut verbs: Vec<String> = ALL_VERBS.iter().map(|s| s.to_string()).collect();
     if plural == "namespaces" {
@@ -116,88 +116,19 @@ fn builtin(
         unconditional_update: true,
         name_rule: NameRule::Subdomain,
         extra_field_selectors: &[],
-        known_fields,
+        annotations_bump_generation: false,
     }
 }
 
 /// The built-in kinds, in discovery order.
 pub fn builtins() -> Vec<Served> {
-    let mut namespace = builtin(
-        "",
-        "v1",
-        "Namespace",
-        "namespaces",
-        &["ns"],
-        false,
-        true,
-        &["apiVersion", "kind", "metadata", "spec", "status"],
-    );
+    let mut namespace = builtin("", "v1", "Namespace", "namespaces", &["ns"], false, true);
     namespace.name_rule = NameRule::Label;
     namespace.extra_field_selectors = &["status.phase"];
-    let mut secret = builtin(
-        "",
-        "v1",
-        "Secret",
-        "secrets",
-        &[],
-        true,
-        false,
-        &[
-            "apiVersion",
-            "kind",
-            "metadata",
-            "data",
-            "stringData",
-            "type",
-            "immutable",
-        ],
-    );
+    let mut secret = builtin("", "v1", "Secret", "secrets", &[], true, false);
     secret.extra_field_selectors = &["type"];
-    let configmap = builtin(
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        &["cm"],
-        true,
-        false,
-        &[
-            "apiVersion",
-            "kind",
-            "metadata",
-            "data",
-            "binaryData",
-            "immutable",
-        ],
-    );
-    let mut event = builtin(
-        "",
-        "v1",
-        "Event",
-        "events",
-        &["ev"],
-        true,
-        false,
-        &[
-            "apiVersion",
-            "kind",
-            "metadata",
-            "involvedObject",
-            "reason",
-            "message",
-            "source",
-            "firstTimestamp",
-            "lastTimestamp",
-            "count",
-            "type",
-            "eventTime",
-            "series",
-            "action",
-            "related",
-            "reportingComponent",
-            "reportingInstance",
-        ],
-    );
+    let configmap = builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, false);
+    let mut event = builtin("", "v1", "Event", "events", &["ev"], true, false);
     event.extra_field_selectors = &[
         "involvedObject.kind",
         "involvedObject.namespace",
@@ -219,14 +150,6 @@ pub fn builtins() -> Vec<Served> {
         &["sa"],
         true,
         false,
-        &[
-            "apiVersion",
-            "kind",
-            "metadata",
-            "secrets",
-            "imagePullSecrets",
-            "automountServiceAccountToken",
-        ],
     );
     let mut events_v1 = builtin(
         "events.k8s.io",
@@ -236,25 +159,6 @@ pub fn builtins() -> Vec<Served> {
         &["ev"],
         true,
         false,
-        &[
-            "apiVersion",
-            "kind",
-            "metadata",
-            "eventTime",
-            "series",
-            "reportingController",
-            "reportingInstance",
-            "action",
-            "reason",
-            "regarding",
-            "related",
-            "note",
-            "type",
-            "deprecatedSource",
-            "deprecatedFirstTimestamp",
-            "deprecatedLastTimestamp",
-            "deprecatedCount",
-        ],
     );
     events_v1.store = "/events".to_string();
     events_v1.view = View::EventsV1;
@@ -275,7 +179,6 @@ pub fn builtins() -> Vec<Served> {
         &[],
         true,
         false,
-        &["apiVersion", "kind", "metadata", "spec"],
     );
     lease.unconditional_update = false;
     let mut crd = builtin(
@@ -286,19 +189,62 @@ pub fn builtins() -> Vec<Served> {
         &["crd", "crds"],
         false,
         true,
-        &["apiVersion", "kind", "metadata", "spec", "status"],
     );
     crd.kind.categories = vec!["api-extensions".to_string()];
     crd.has_generation = true;
     crd.unconditional_update = false;
-    let _ = META;
+    let mut service = builtin("", "v1", "Service", "services", &["svc"], true, true);
+    service.kind.categories = vec!["all".to_string()];
+    service.name_rule = NameRule::Dns1035Label;
+    let mut deployment = builtin(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        &["deploy"],
+        true,
+        true,
+    );
+    deployment.kind.categories = vec!["all".to_string()];
+    deployment.has_generation = true;
+    deployment.annotations_bump_generation = true;
+    let mut pdb = builtin(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        &["pdb"],
+        true,
+        true,
+    );
+    pdb.has_generation = true;
+    let rbac = |kind: &str, plural: &str, namespaced: bool| {
+        let mut served = builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            kind,
+            plural,
+            &[],
+            namespaced,
+            false,
+        );
+        served.name_rule = NameRule::PathSegment;
+        served
+    };
     vec![
         configmap,
         event,
         namespace,
         secret,
         service_account,
+        service,
+        deployment,
         events_v1,
+        pdb,
+        rbac("ClusterRoleBinding", "clusterrolebindings", false),
+        rbac("ClusterRole", "clusterroles", false),
+        rbac("RoleBinding", "rolebindings", true),
+        rbac("Role", "roles", true),
         lease,
         crd,
     ]
@@ -423,7 +369,7 @@ pub fn crd_kinds(crd: &Value) -> Result<Vec<Served>, String> {
             unconditional_update: false,
             name_rule: NameRule::Subdomain,
             extra_field_selectors: &[],
-            known_fields: &[],
+            annotations_bump_generation: false,
         });
     }
     Ok(out)

@@ -8,6 +8,7 @@
 //! [`conflict_causes`].
 
 pub mod builtin;
+pub mod derived;
 mod fieldpath;
 pub mod golang;
 mod managed;

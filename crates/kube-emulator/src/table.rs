@@ -327,6 +327,7 @@ impl Printer {
                     event_shape: Some(EventShape::EventsV1),
                 };
             }
+            (group, kind) if let Some(columns) = workloads::columns(group, kind) => columns,
             _ => vec![
                 name(),
                 column(
@@ -794,6 +795,8 @@ fn crd_cell(query: &JpQuery, type_: &str, object: &Value, now: SystemTime) -> Va
         _ => Value::Null,
     }
 }
+
+mod workloads;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ use crate::status::Cause;
 
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 const NAME_PART_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
@@ -16,6 +17,10 @@ const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric ch
 pub enum NameRule {
     Subdomain,
     Label,
+    /// Services: an RFC 1035 label (starts with a letter).
+    Dns1035Label,
+    /// RBAC objects: anything usable as a URL path segment.
+    PathSegment,
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -49,6 +54,24 @@ pub fn name_errors(name: &str, rule: NameRule) -> Vec<String> {
             }
             if !is_dns_label(name) {
                 out.push(LABEL_MSG.to_string());
+            }
+        }
+        NameRule::Dns1035Label => {
+            if name.len() > 63 {
+                out.push("must be no more than 63 characters".to_string());
+            }
+            if !is_dns_label(name) || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                out.push(DNS1035_MSG.to_string());
+            }
+        }
+        NameRule::PathSegment => {
+            if name == "." || name == ".." {
+                out.push(format!("may not be '{name}'"));
+            }
+            for bad in ["/", "%"] {
+                if name.contains(bad) {
+                    out.push(format!("may not contain '{bad}'"));
+                }
             }
         }
     }
@@ -321,6 +344,16 @@ mod tests {
         );
         assert_eq!(name_errors("Bad.NS", NameRule::Label), vec![LABEL_MSG]);
         assert!(name_errors("trace-ns", NameRule::Label).is_empty());
+        assert_eq!(
+            name_errors("1svc", NameRule::Dns1035Label),
+            vec![DNS1035_MSG]
+        );
+        assert!(name_errors("svc-1", NameRule::Dns1035Label).is_empty());
+        assert_eq!(
+            name_errors("a/b%", NameRule::PathSegment),
+            vec!["may not contain '/'", "may not contain '%'"]
+        );
+        assert!(name_errors("system:controller:x", NameRule::PathSegment).is_empty());
     }
 
     #[test]

@@ -184,11 +184,7 @@ pub fn commit(
         kinds::decode_error(served, &detail, patched)
     })?;
     let sent = incoming.clone();
-    let mut unknown = kinds::unknown_metadata_fields(&incoming);
-    unknown.extend(kinds::unknown_builtin_fields(served, &incoming));
-    for path in &unknown {
-        remove_path(&mut incoming, path);
-    }
+    let mut unknown = kinds::prune_unknown_fields(served, &mut incoming);
     if let Some(schema) = &served.schema {
         unknown.extend(
             schema
@@ -405,6 +401,14 @@ pub fn commit(
         o.insert("kind".into(), json!(kind.kind));
     }
     kinds::normalize(served, &mut new, old.as_deref());
+    if served.is_service() && req.subresource.is_none() {
+        let services = state.store.list(&served.store, None);
+        kinds::service_ips(&mut new, old.as_deref(), |ip| {
+            services
+                .iter()
+                .any(|s| s.pointer("/spec/clusterIP").and_then(Value::as_str) == Some(ip))
+        });
+    }
     if let Some(schema) = &served.schema {
         schema.apply_defaults(&mut new);
     }
@@ -430,7 +434,9 @@ pub fn commit(
     }
     if let Some(old) = &old
         && served.has_generation
-        && spec_part(old) != spec_part(&new)
+        && (spec_part(old) != spec_part(&new)
+            || (served.annotations_bump_generation
+                && old.pointer("/metadata/annotations") != new.pointer("/metadata/annotations")))
     {
         let g = old
             .pointer("/metadata/generation")
@@ -490,20 +496,6 @@ pub fn commit(
         created,
         warnings,
     })
-}
-
-fn remove_path(obj: &mut Value, dotted: &str) {
-    let parts: Vec<&str> = dotted.split('.').collect();
-    let mut cur = obj;
-    for p in &parts[..parts.len() - 1] {
-        match cur.get_mut(*p) {
-            Some(next) => cur = next,
-            None => return,
-        }
-    }
-    if let Some(o) = cur.as_object_mut() {
-        o.remove(parts[parts.len() - 1]);
-    }
 }
 
 /// How a DELETE asks dependents to be handled.

@@ -39,6 +39,11 @@ pub struct GoField {
     pub merge_key: &'static str,
     /// What the field holds in a zero Go object, as structured-merge-diff reads it.
     pub zero: Zero,
+    /// `+mapType=atomic` on a map field: server-side apply replaces it whole.
+    pub map_atomic: bool,
+    /// `+default=` of a string field (published in OpenAPI; server-side apply fills list-map
+    /// keys an item leaves out from it, e.g. a port's `protocol`).
+    pub default: Option<&'static str>,
 }
 
 /// A field of a zero-valued Go struct seen through reflection: `omitempty` scalars, maps,
@@ -67,6 +72,8 @@ const fn f(json: &'static str, ty: GoType) -> GoField {
         strategy: "",
         merge_key: "",
         zero: Zero::Absent,
+        map_atomic: false,
+        default: None,
     }
 }
 
@@ -86,12 +93,8 @@ const fn s(json: &'static str) -> GoField {
 
 const fn atomic_list(json: &'static str, elem: &'static GoType) -> GoField {
     GoField {
-        json,
-        ty: GoType::Slice(elem),
         list: Some(ListType::Atomic),
-        strategy: "",
-        merge_key: "",
-        zero: Zero::Absent,
+        ..f(json, GoType::Slice(elem))
     }
 }
 
@@ -103,12 +106,10 @@ const fn keyed_list(
     merge_key: &'static str,
 ) -> GoField {
     GoField {
-        json,
-        ty: GoType::Slice(elem),
         list: Some(ListType::Map(keys)),
         strategy,
         merge_key,
-        zero: Zero::Absent,
+        ..f(json, GoType::Slice(elem))
     }
 }
 
@@ -130,12 +131,6 @@ pub static OWNER_REFERENCE: GoStruct = GoStruct {
     ],
 };
 
-static FIELDS_V1: GoStruct = GoStruct {
-    name: "FieldsV1",
-    atomic: false,
-    fields: &[],
-};
-
 static MANAGED_FIELDS_ENTRY: GoStruct = GoStruct {
     name: "ManagedFieldsEntry",
     atomic: false,
@@ -145,7 +140,8 @@ static MANAGED_FIELDS_ENTRY: GoStruct = GoStruct {
         s("apiVersion"),
         s("time"),
         s("fieldsType"),
-        f("fieldsV1", GoType::Struct(&FIELDS_V1)),
+        // FieldsV1 holds raw JSON (`f:`/`k:` keys).
+        f("fieldsV1", GoType::Raw),
         s("subresource"),
     ],
 };
@@ -174,12 +170,9 @@ pub static OBJECT_META: GoStruct = GoStruct {
             "uid",
         ),
         GoField {
-            json: "finalizers",
-            ty: GoType::Slice(&SCALAR),
             list: Some(ListType::Set),
             strategy: "merge",
-            merge_key: "",
-            zero: Zero::Absent,
+            ..f("finalizers", GoType::Slice(&SCALAR))
         },
         atomic_list("managedFields", &GoType::Struct(&MANAGED_FIELDS_ENTRY)),
     ],
@@ -524,7 +517,7 @@ pub fn kind_struct(group: &str, kind: &str) -> Option<&'static GoStruct> {
         ("events.k8s.io", "Event") => Some(&EVENTS_V1_EVENT),
         ("coordination.k8s.io", "Lease") => Some(&LEASE),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => Some(&CUSTOM_RESOURCE_DEFINITION),
-        _ => None,
+        _ => super::derived::kind_struct(group, kind),
     }
 }
 
@@ -546,6 +539,15 @@ impl GoStruct {
         serde_json::Value::Object(out)
     }
 
+    /// Removes what decoding into the Go type drops, fields the type does not have (matched
+    /// case-sensitively, as the server's decoder does), and returns their paths as its strict
+    /// mode names them: `spec.template.spec.containers[0].bogus`.
+    pub fn prune_unknown(&'static self, value: &mut serde_json::Value) -> Vec<String> {
+        let mut unknown = Vec::new();
+        prune_struct(self, value, "", &mut unknown);
+        unknown
+    }
+
     /// The field the JSON decoder would fill for `key`: an exact match, else a case-insensitive
     /// one (as `encoding/json` does).
     pub fn field(&'static self, key: &str) -> Option<&'static GoField> {
@@ -554,6 +556,52 @@ impl GoStruct {
                 .iter()
                 .find(|f| f.json.eq_ignore_ascii_case(key))
         })
+    }
+}
+
+fn prune_struct(
+    s: &'static GoStruct,
+    value: &mut serde_json::Value,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    let Some(map) = value.as_object_mut() else {
+        return;
+    };
+    let mut unknown = Vec::new();
+    for (key, v) in map.iter_mut() {
+        let path = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        match s.fields.iter().find(|f| f.json == key) {
+            Some(field) => prune_type(&field.ty, v, &path, out),
+            None => {
+                out.push(path);
+                unknown.push(key.clone());
+            }
+        }
+    }
+    for key in unknown {
+        map.remove(&key);
+    }
+}
+
+fn prune_type(ty: &'static GoType, value: &mut serde_json::Value, at: &str, out: &mut Vec<String>) {
+    match (ty, value) {
+        (GoType::Struct(s), v) => prune_struct(s, v, at, out),
+        (GoType::Slice(elem), serde_json::Value::Array(items)) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                prune_type(elem, item, &format!("{at}[{i}]"), out);
+            }
+        }
+        (GoType::Map(elem), serde_json::Value::Object(map)) => {
+            for (key, item) in map.iter_mut() {
+                prune_type(elem, item, &format!("{at}[{key}]"), out);
+            }
+        }
+        _ => {}
     }
 }
 

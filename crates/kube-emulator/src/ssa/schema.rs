@@ -363,9 +363,14 @@ pub fn go_struct(s: &'static GoStruct) -> Ty {
         .iter()
         .map(|f| (f.json.to_string(), go_field(f)))
         .collect();
+    let defaults = s
+        .fields
+        .iter()
+        .filter_map(|f| Some((f.json.to_string(), Value::from(f.default?))))
+        .collect();
     let ty = Ty::Map(Arc::new(MapTy {
         fields,
-        defaults: BTreeMap::new(),
+        defaults,
         elem: Ty::Deduced,
         atomic: s.atomic,
     }));
@@ -399,6 +404,12 @@ fn go_field(f: &'static GoField) -> Ty {
                 kind,
             }))
         }
+        GoType::Map(elem) if f.map_atomic => Ty::Map(Arc::new(MapTy {
+            fields: BTreeMap::new(),
+            defaults: BTreeMap::new(),
+            elem: go_type(elem),
+            atomic: true,
+        })),
         other => go_type(other),
     }
 }
