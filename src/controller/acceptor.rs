@@ -47,6 +47,8 @@ struct Observed {
     record: Option<TokenRecord>,
     peering: Option<KnownPeering>,
     waiting_for_deletion: bool,
+    /// `metadata.resourceVersion` of the token Secret as last read or written.
+    secret_resource_version: Option<String>,
     /// The delivery targets' states, when delivery ran in this pass.
     delivery: Option<Vec<DeliveryStatus>>,
 }
@@ -111,6 +113,7 @@ async fn sync(
         )));
     }
     let held = secret.as_ref().and_then(token_secret::read);
+    observed.secret_resource_version = secret.as_ref().and_then(|s| s.resource_version());
     observed.record = held.as_ref().map(|(_, record)| record.clone());
 
     let peering = match look_up(ctx, &desired.partition, &desired.peer_name).await {
@@ -142,7 +145,8 @@ async fn sync(
         AcceptorPlan::MoveToken => match held {
             Some((token, mut record)) => {
                 record.issued.key = desired.key.clone();
-                write_secret(&secrets, acceptor, &token, &record).await?;
+                observed.secret_resource_version =
+                    write_secret(&secrets, acceptor, &token, &record).await?;
                 observed.record = Some(record);
                 (Action::await_change(), Some(token))
             }
@@ -276,7 +280,8 @@ async fn generate(
         },
     };
     let secrets: Api<Secret> = ctx.api(&acceptor.namespace().unwrap_or_default());
-    write_secret(&secrets, acceptor, token.expose(), &record).await?;
+    observed.secret_resource_version =
+        write_secret(&secrets, acceptor, token.expose(), &record).await?;
     observed.record = Some(record.clone());
     publish(
         ctx,
@@ -306,7 +311,7 @@ async fn write_secret(
     acceptor: &PeeringAcceptor,
     token: &str,
     record: &TokenRecord,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let name = &acceptor.spec.peer.secret.name;
     let secret = token_secret::desired(
         name,
@@ -315,14 +320,14 @@ async fn write_secret(
         token,
         record,
     );
-    secrets
+    let written = secrets
         .patch(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&secret),
         )
         .await?;
-    Ok(())
+    Ok(written.resource_version())
 }
 
 fn readiness(acceptor: &PeeringAcceptor, observed: &Observed) -> Readiness {
@@ -381,7 +386,7 @@ fn status_of(
             name: Some(acceptor.spec.peer.secret.name.clone()),
             key: Some(r.issued.key.clone()),
             backend: Some(acceptor.spec.peer.secret.backend.as_str().to_owned()),
-            resource_version: None,
+            resource_version: observed.secret_resource_version.clone(),
         }),
         peering_id: record
             .map(|r| r.issued.peering_id.clone())
