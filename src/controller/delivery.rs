@@ -319,12 +319,14 @@ pub async fn deliver(
             .cloned()
             .unwrap_or(DeliveryStatus {
                 kubeconfig_secret_name: id.kubeconfig_secret_name.clone(),
+                kubeconfig_secret_key: None,
                 namespace: id.namespace.clone(),
                 secret_name: id.secret_name.clone(),
                 conditions: Vec::new(),
                 last_delivered_time: None,
                 token_fingerprint: None,
             });
+        status.kubeconfig_secret_key = Some(target.kubeconfig_secret_ref.key.clone());
         let key = target.secret_key(&acceptor.spec);
         let result = deliver_one(
             acceptor, local, remotes, &namespace, target, key, token, record,
@@ -511,11 +513,13 @@ async fn withdraw_removed(
         .filter(|s| !statuses.iter().any(|n| n.id() == s.id()))
         .collect();
     for old in removed {
-        // The kubeconfig key is not remembered: the default key is tried.
         let target = DeliveryTarget {
             kubeconfig_secret_ref: crate::crd::KubeconfigSecretRef {
                 name: old.kubeconfig_secret_name.clone(),
-                key: crate::crd::DEFAULT_KUBECONFIG_KEY.to_owned(),
+                key: old
+                    .kubeconfig_secret_key
+                    .clone()
+                    .unwrap_or_else(|| crate::crd::DEFAULT_KUBECONFIG_KEY.to_owned()),
             },
             namespace: old.namespace.clone(),
             secret_name: Some(old.secret_name.clone()),

@@ -297,6 +297,10 @@ pub struct PeeringAcceptorStatus {
 pub struct DeliveryStatus {
     /// The kubeconfig Secret of the target (in the acceptor's namespace).
     pub kubeconfig_secret_name: String,
+    /// The key of the kubeconfig in that Secret (remembered to withdraw the copy once the
+    /// target is removed from the spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_secret_key: Option<String>,
     /// The namespace in the target cluster.
     pub namespace: String,
     /// The Secret's name in the target cluster.
