@@ -193,7 +193,10 @@ async fn sync(
         observed.delivery = Some(statuses);
         let key = format!("delivery/{namespace}/{name}");
         if failed {
-            return Ok(Action::requeue(super::error::backoff(ctx.failed(&key))));
+            // Capped lower than other retries: a fixed kubeconfig Secret is not watched, so
+            // the retry is what picks the fix up.
+            let retry = super::error::backoff(ctx.failed(&key)).min(Duration::from_secs(60));
+            return Ok(Action::requeue(retry));
         }
         ctx.succeeded(&key);
     }
