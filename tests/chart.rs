@@ -702,7 +702,11 @@ fn granted_rules_follow_the_bindings_to_the_operator_service_account() {
 }
 
 /// The real kubectl against an emulated API server, with a timeout so a hang fails instead of blocking.
-async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> String {
+async fn kubectl_output(
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new("/usr/bin/kubectl")
         .arg("--kubeconfig")
@@ -717,10 +721,15 @@ async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> St
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.as_bytes()).await.unwrap();
     drop(input);
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+    tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("kubectl {args:?} hung"))
-        .unwrap();
+        .unwrap()
+}
+
+/// [`kubectl_output`] that must succeed; its stdout.
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    let out = kubectl_output(kubeconfig, args, stdin).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -730,23 +739,119 @@ async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> St
     stdout
 }
 
-/// The kinds of the chart that the emulated API server serves. It has no Deployment, Service, RBAC,
-/// PodDisruptionBudget (nor, like a cluster without the Prometheus Operator, ServiceMonitor) kinds yet; those
-/// objects are checked by kubernetes-validate above instead.
-const KINDS_THE_EMULATOR_SERVES: &[&str] = &["ServiceAccount"];
+/// The kinds the chart renders, all served by the emulated API server. ServiceMonitor is a custom resource of the
+/// Prometheus Operator: the test installs a minimal CRD for it first, as a cluster running that operator has.
+const KINDS_THE_EMULATOR_SERVES: &[&str] = &[
+    "ServiceAccount",
+    "Service",
+    "Deployment",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "PodDisruptionBudget",
+    "ServiceMonitor",
+];
+
+/// The Prometheus Operator's ServiceMonitor kind, reduced to what the API server needs to serve it.
+const SERVICE_MONITOR_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor, shortNames: [smon]}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+/// `<resource>.<group>/<name>` as kubectl names an object in its output (`deployment.apps/x`, `service/x`).
+fn kubectl_name(object: &Value) -> String {
+    let kind = object["kind"].as_str().unwrap().to_lowercase();
+    let resource = match object["apiVersion"].as_str().unwrap().split_once('/') {
+        Some((group, _)) => format!("{kind}.{group}"),
+        None => kind,
+    };
+    format!(
+        "{resource}/{}",
+        object["metadata"]["name"].as_str().unwrap()
+    )
+}
+
+/// Whether every field of `wanted` is in `live` with the same value (the server adds defaults, status and
+/// metadata; lists must match item by item).
+fn contains(live: &Value, wanted: &Value) -> bool {
+    match (live, wanted) {
+        (Value::Object(l), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| l.get(k).is_some_and(|lv| contains(lv, v))),
+        (Value::Array(l), Value::Array(w)) => {
+            l.len() == w.len() && l.iter().zip(w).all(|(lv, wv)| contains(lv, wv))
+        }
+        _ => live == wanted,
+    }
+}
+
+/// The live objects of the rendered ones, read back with `kubectl get -o json`, by kubectl name.
+async fn get_back(kubeconfig: &std::path::Path, objects: &[&Value]) -> BTreeMap<String, Value> {
+    let names: Vec<String> = objects.iter().map(|o| kubectl_name(o)).collect();
+    let mut out = BTreeMap::new();
+    for (object, name) in objects.iter().zip(&names) {
+        let mut args = vec!["get", name.as_str(), "-o", "json", "--show-managed-fields"];
+        if let Some(ns) = object["metadata"]["namespace"].as_str() {
+            args.extend(["-n", ns]);
+        }
+        let live: Value = serde_json::from_str(&kubectl(kubeconfig, &args, "").await).unwrap();
+        out.insert(name.clone(), live);
+    }
+    out
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chart_crds_and_objects_apply_to_the_emulated_api_server_with_kubectl() {
     emulator_common::install_crypto_provider();
+    for values in [
+        "default-values.yaml",
+        "namespaced-values.yaml",
+        "ha-values.yaml",
+        "tls-acl-values.yaml",
+    ] {
+        apply_release_to_a_fresh_emulator(values).await;
+    }
+}
+
+/// One install as a user does it with kubectl: the CRDs, then every rendered object (client-side apply, a re-apply
+/// that changes nothing, server-side apply), read back and printed.
+async fn apply_release_to_a_fresh_emulator(values: &str) {
     let emulator = kube_emulator::start()
         .await
         .expect("the kube emulator starts");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("chart-apply-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "chart-apply-{}-{}",
+        std::process::id(),
+        values.trim_end_matches(".yaml")
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
     emulator.write_kubeconfig(&kubeconfig).unwrap();
-    let rendered = render_file("ha-values.yaml");
+    let rendered = render_file(values);
+    let objects: Vec<&Value> = rendered.objects().collect();
+    for object in &objects {
+        assert!(
+            KINDS_THE_EMULATOR_SERVES.contains(&object["kind"].as_str().unwrap()),
+            "{values}: the chart renders a {} the emulator does not serve",
+            object["kind"]
+        );
+    }
 
     // The chart's crds/ directory as a user applies it (Helm installs it the same way, without templating).
     let crds_dir = helm::chart_dir().join("crds");
@@ -763,36 +868,263 @@ async fn chart_crds_and_objects_apply_to_the_emulated_api_server_with_kubectl() 
             "{out}"
         );
     }
-    let crd_names = [
+    let mut wait = vec!["wait", "--for=condition=Established", "--timeout=30s"];
+    wait.extend([
         "crd/peeringacceptors.consulpeering.io",
         "crd/peeringdialers.consulpeering.io",
-    ];
-    let mut wait = vec!["wait", "--for=condition=Established", "--timeout=30s"];
-    wait.extend(crd_names);
+    ]);
+    if rendered.of_kind("ServiceMonitor").next().is_some() {
+        kubectl(&kubeconfig, &["apply", "-f", "-"], SERVICE_MONITOR_CRD).await;
+        wait.push("crd/servicemonitors.monitoring.coreos.com");
+    }
     kubectl(&kubeconfig, &wait, "").await;
     // Upgrading re-applies them: nothing changes.
     let again = kubectl(&kubeconfig, &["apply", "-f", crds_dir], "").await;
     assert_eq!(again.matches(" unchanged").count(), 2, "{again}");
 
-    kubectl(&kubeconfig, &["create", "namespace", NAMESPACE], "").await;
-    let served: String = rendered
+    let mut namespaces: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["metadata"]["namespace"].as_str())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for ns in &namespaces {
+        kubectl(&kubeconfig, &["create", "namespace", ns], "").await;
+    }
+
+    // Client-side apply of everything the chart renders, validated by the server (kubectl sends
+    // fieldValidation=Strict, so an unknown field anywhere in an object fails here).
+    let manifests: String = rendered
         .manifests
         .iter()
-        .filter(|m| {
-            m.objects
-                .iter()
-                .all(|o| KINDS_THE_EMULATOR_SERVES.contains(&o["kind"].as_str().unwrap()))
-        })
         .map(|m| format!("---\n{}\n", m.yaml))
         .collect();
-    let out = kubectl(&kubeconfig, &["apply", "-n", NAMESPACE, "-f", "-"], &served).await;
-    let account = rendered.one("ServiceAccount")["metadata"]["name"]
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], &manifests).await;
+    for object in &objects {
+        let line = format!("{} created", kubectl_name(object));
+        assert!(
+            out.lines().any(|l| l == line),
+            "{values}: no {line:?} in:\n{out}"
+        );
+    }
+    assert_eq!(out.lines().count(), objects.len(), "{values}:\n{out}");
+    let created = get_back(&kubeconfig, &objects).await;
+
+    // Applying the same manifests again changes nothing on the server. kubectl reports each object unchanged, except
+    // a PodDisruptionBudget: its selector's patch strategy is `replace`, so kubectl's patch for it is never empty and
+    // it says "configured" (as against a real API server) although the server keeps the object as it was.
+    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], &manifests).await;
+    for object in &objects {
+        let verb = if object["kind"] == "PodDisruptionBudget" {
+            "configured"
+        } else {
+            "unchanged"
+        };
+        let line = format!("{} {verb}", kubectl_name(object));
+        assert!(
+            out.lines().any(|l| l == line),
+            "{values}: no {line:?} in:\n{out}"
+        );
+    }
+    let reapplied = get_back(&kubeconfig, &objects).await;
+    for (name, live) in &reapplied {
+        assert_eq!(
+            live["metadata"]["resourceVersion"], created[name]["metadata"]["resourceVersion"],
+            "{values}: re-applying changed {name}"
+        );
+    }
+
+    // Server-side apply takes the objects over from client-side apply. What conflicts, as on a real API server: a field
+    // the server defaulted inside an atomic struct (a `fieldRef` without `apiVersion` gets `v1`) is owned by client-side
+    // apply and differs from what is applied, so kubectl asks for --force-conflicts.
+    let first = kubectl_output(
+        &kubeconfig,
+        &["apply", "--server-side", "-f", "-"],
+        &manifests,
+    )
+    .await;
+    if !first.status.success() {
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        let conflicts: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("- "))
+            .collect();
+        assert!(
+            stderr.contains("conflicts with \"kubectl-client-side-apply\"")
+                && !conflicts.is_empty()
+                && conflicts.iter().all(|c| c.ends_with(".valueFrom.fieldRef")),
+            "{values}: {stderr}"
+        );
+    }
+    let out = kubectl(
+        &kubeconfig,
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        &manifests,
+    )
+    .await;
+    for object in &objects {
+        let line = format!("{} serverside-applied", kubectl_name(object));
+        assert!(
+            out.lines().any(|l| l == line),
+            "{values}: no {line:?} in:\n{out}"
+        );
+    }
+    let applied = get_back(&kubeconfig, &objects).await;
+    for object in &objects {
+        let name = kubectl_name(object);
+        let live = &applied[&name];
+        let managers: Vec<(&str, &str)> = live["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["manager"].as_str().unwrap(),
+                    m["operation"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            managers.contains(&("kubectl", "Apply")),
+            "{values}: {name} {managers:?}"
+        );
+        // What was rendered is what is stored, field for field (plus the server's defaults and status).
+        let mut wanted = (*object).clone();
+        wanted["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("namespace");
+        assert!(
+            contains(live, &wanted),
+            "{values}: {name} as stored:\n{live:#}\nas rendered:\n{wanted:#}"
+        );
+        let cluster_scoped = matches!(
+            object["kind"].as_str().unwrap(),
+            "ClusterRole" | "ClusterRoleBinding"
+        );
+        assert_eq!(
+            live["metadata"].get("namespace").is_none(),
+            cluster_scoped,
+            "{values}: {name}"
+        );
+    }
+    // No controllers run: the Deployment stays at generation 2 (the server-side apply rewrote the last-applied
+    // annotation, which counts for Deployments) with an empty status; the PodDisruptionBudget's status is zero.
+    let deployment = &applied[&kubectl_name(rendered.one("Deployment"))];
+    assert_eq!(deployment["metadata"]["generation"], 2, "{deployment:#}");
+    assert_eq!(deployment["status"], json!({}));
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["terminationMessagePolicy"], "File",
+        "server-side defaults"
+    );
+    let service = &applied[&kubectl_name(rendered.one("Service"))];
+    let cluster_ip = service["spec"]["clusterIP"].as_str().unwrap();
+    assert!(
+        cluster_ip.parse::<std::net::Ipv4Addr>().is_ok(),
+        "{service:#}"
+    );
+
+    // What `kubectl get` prints: the real server's columns for each kind.
+    let ns = NAMESPACE;
+    let table = kubectl(
+        &kubeconfig,
+        &["get", "deploy,svc,sa,pdb,role,rolebinding", "-n", ns],
+        "",
+    )
+    .await;
+    let deployment_name = rendered.one("Deployment")["metadata"]["name"]
         .as_str()
         .unwrap();
-    assert!(
-        out.contains(&format!("serviceaccount/{account} created")),
-        "{out}"
+    let headers: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.starts_with("NAME "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        headers[0],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{table}"
     );
+    assert!(
+        headers.contains(&vec![
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]),
+        "{table}"
+    );
+    let replicas = rendered.one("Deployment")["spec"]["replicas"]
+        .as_i64()
+        .unwrap();
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with(&format!("deployment.apps/{deployment_name} ")))
+        .unwrap_or_else(|| panic!("{table}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[1..4], [&format!("0/{replicas}"), "0", "0"], "{table}");
+    let service_row = table
+        .lines()
+        .find(|l| l.starts_with("service/"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let port = rendered.one("Service")["spec"]["ports"][0]["port"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        service_row.contains(&format!(
+            " ClusterIP   {cluster_ip}   <none>        {port}/TCP "
+        )),
+        "{table}"
+    );
+    // Cluster-scoped RBAC objects are listed without a namespace; bindings print their role and, wide, subjects.
+    let wide = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "clusterrole,clusterrolebinding,rolebinding",
+            "-A",
+            "-o",
+            "wide",
+            "-l",
+            &format!("app.kubernetes.io/instance={}", helm::RELEASE_NAME),
+        ],
+        "",
+    )
+    .await;
+    for binding in rendered
+        .of_kind("ClusterRoleBinding")
+        .chain(rendered.of_kind("RoleBinding"))
+    {
+        let role = format!(
+            "{}/{}",
+            binding["roleRef"]["kind"].as_str().unwrap(),
+            binding["roleRef"]["name"].as_str().unwrap()
+        );
+        let account = &binding["subjects"][0];
+        let subject = format!(
+            "{}/{}",
+            account["namespace"].as_str().unwrap(),
+            account["name"].as_str().unwrap()
+        );
+        let name = binding["metadata"]["name"].as_str().unwrap();
+        assert!(
+            wide.lines().any(|l| l.contains(&format!("/{name} "))
+                && l.contains(&format!(" {role} "))
+                && l.ends_with(&subject)),
+            "{values}: {name} {role} {subject} in:\n{wide}"
+        );
+    }
+    for role in rendered.of_kind("ClusterRole") {
+        let name = role["metadata"]["name"].as_str().unwrap();
+        assert!(
+            wide.lines()
+                .any(|l| l.starts_with(&format!("clusterrole.rbac.authorization.k8s.io/{name} "))),
+            "{wide}"
+        );
+    }
 
     // The PeeringAcceptor that NOTES.txt tells the user to apply is valid for the installed CRD.
     let notes = &rendered.notes;
@@ -802,9 +1134,19 @@ async fn chart_crds_and_objects_apply_to_the_emulated_api_server_with_kubectl() 
         .lines()
         .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
         .collect();
+    // In the namespace the NOTES' command names (the watched one), else the release's.
+    let command = notes[..start].lines().last().unwrap();
+    let namespace = command
+        .split_once(" -n ")
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap())
+        .unwrap_or(NAMESPACE)
+        .to_string();
+    if !namespaces.contains(&namespace.as_str()) {
+        kubectl(&kubeconfig, &["create", "namespace", &namespace], "").await;
+    }
     let out = kubectl(
         &kubeconfig,
-        &["apply", "-n", NAMESPACE, "-f", "-"],
+        &["apply", "-n", &namespace, "-f", "-"],
         &example,
     )
     .await;
@@ -814,7 +1156,7 @@ async fn chart_crds_and_objects_apply_to_the_emulated_api_server_with_kubectl() 
     );
     let table = kubectl(
         &kubeconfig,
-        &["get", "peeringacceptors", "-n", NAMESPACE],
+        &["get", "peeringacceptors", "-n", &namespace],
         "",
     )
     .await;

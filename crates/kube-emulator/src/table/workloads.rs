@@ -10,8 +10,7 @@ use super::{Cell, Column, DOCS, column, description, get, get_str, properties_of
 
 /// Descriptions the printers take from older API types' documentation (the extensions and
 /// rbac v1beta1 types k8s-openapi no longer has), as kube-apiserver 1.36 sends them.
-const UPDATED_REPLICAS: &str =
-    "Total number of non-terminating pods targeted by this deployment that have the desired template spec.";
+const UPDATED_REPLICAS: &str = "Total number of non-terminating pods targeted by this deployment that have the desired template spec.";
 const AVAILABLE_REPLICAS: &str = "Total number of available non-terminating pods (ready for at least minReadySeconds) targeted by this deployment.";
 const DEPLOYMENT_SELECTOR: &str = "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.";
 const ROLE_BINDING_ROLE_REF: &str = "roleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error.";
@@ -31,9 +30,10 @@ pub(super) fn columns(group: &str, kind: &str) -> Option<Vec<Column>> {
             Cell::AgeOf(&["metadata", "creationTimestamp"]),
         )
     };
-    let text = |name: &str, description: &str, priority: i32, f: fn(&Value, SystemTime) -> Value| {
-        column(name, "string", "", description, priority, Cell::Builtin(f))
-    };
+    let text =
+        |name: &str, description: &str, priority: i32, f: fn(&Value, SystemTime) -> Value| {
+            column(name, "string", "", description, priority, Cell::Builtin(f))
+        };
     Some(match (group, kind) {
         ("apps", "Deployment") => vec![
             name(),
@@ -81,9 +81,12 @@ pub(super) fn columns(group: &str, kind: &str) -> Option<Vec<Column>> {
                         .unwrap_or("<none>");
                     Value::from(ip)
                 }),
-                text("External-IP", &description(&spec, "externalIPs"), 0, |o, _| {
-                    Value::from(external_ip(o))
-                }),
+                text(
+                    "External-IP",
+                    &description(&spec, "externalIPs"),
+                    0,
+                    |o, _| Value::from(external_ip(o)),
+                ),
                 text("Port(s)", &description(&spec, "ports"), 0, |o, _| {
                     Value::from(ports(o))
                 }),
