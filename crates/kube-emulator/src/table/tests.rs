@@ -336,6 +336,153 @@ fn builtin_kinds_have_the_real_printers_columns() {
 }
 
 #[test]
+fn workload_and_rbac_kinds_print_like_the_real_server_wide() {
+    let now = at("2026-11-28T08:00:00Z");
+    let meta = json!({"name": "web", "creationTimestamp": "2026-11-28T07:00:00Z"});
+    let cases = vec![
+        (
+            kind("apps", "v1", "Deployment", false, vec![]),
+            json!({"metadata": meta, "spec": {"replicas": 3,
+                "selector": {"matchLabels": {"tier": "fe", "app": "web"},
+                    "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]}]},
+                "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}, {"name": "side", "image": "busybox"}]}}},
+                "status": {"readyReplicas": 1, "updatedReplicas": 2}}),
+            vec![
+                "Name",
+                "Ready",
+                "Up-to-date",
+                "Available",
+                "Age",
+                "Containers",
+                "Images",
+                "Selector",
+            ],
+            json!([
+                "web",
+                "1/3",
+                2,
+                0,
+                "60m",
+                "web,side",
+                "nginx:1.27,busybox",
+                "app=web,env in (dev,prod),tier=fe"
+            ]),
+        ),
+        (
+            kind("", "v1", "Service", false, vec![]),
+            json!({"metadata": meta, "spec": {"type": "NodePort", "clusterIP": "10.96.4.2", "clusterIPs": ["10.96.4.2"],
+                "selector": {"app": "web"},
+                "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}, {"port": 53, "protocol": "UDP"}]}}),
+            vec![
+                "Name",
+                "Type",
+                "Cluster-IP",
+                "External-IP",
+                "Port(s)",
+                "Age",
+                "Selector",
+            ],
+            json!([
+                "web",
+                "NodePort",
+                "10.96.4.2",
+                "<none>",
+                "80:30080/TCP,53/UDP",
+                "60m",
+                "app=web"
+            ]),
+        ),
+        (
+            kind("", "v1", "Service", false, vec![]),
+            json!({"metadata": meta, "spec": {"type": "LoadBalancer", "clusterIPs": ["10.96.4.3"]},
+                "status": {"loadBalancer": {}}}),
+            vec![
+                "Name",
+                "Type",
+                "Cluster-IP",
+                "External-IP",
+                "Port(s)",
+                "Age",
+                "Selector",
+            ],
+            json!([
+                "web",
+                "LoadBalancer",
+                "10.96.4.3",
+                "<pending>",
+                "<none>",
+                "60m",
+                "<none>"
+            ]),
+        ),
+        (
+            kind("policy", "v1", "PodDisruptionBudget", false, vec![]),
+            json!({"metadata": meta, "spec": {"minAvailable": "50%"}, "status": {"disruptionsAllowed": 1}}),
+            vec![
+                "Name",
+                "Min Available",
+                "Max Unavailable",
+                "Allowed Disruptions",
+                "Age",
+            ],
+            json!(["web", "50%", "N/A", 1, "60m"]),
+        ),
+        (
+            kind(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRoleBinding",
+                false,
+                vec![],
+            ),
+            json!({"metadata": meta, "roleRef": {"kind": "ClusterRole", "name": "view"},
+                "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": "ops"},
+                    {"kind": "User", "name": "alice"}, {"kind": "User", "name": "bob"}]}),
+            vec!["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
+            json!(["web", "ClusterRole/view", "60m", "alice, bob", "", "ops/op"]),
+        ),
+        (
+            kind(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRole",
+                false,
+                vec![],
+            ),
+            json!({"metadata": meta, "rules": []}),
+            vec!["Name", "Created At"],
+            json!(["web", "2026-11-28T07:00:00Z"]),
+        ),
+    ];
+    for (k, object, columns, cells) in cases {
+        let t = table_at(&k, &[object], true, IncludeObject::Metadata, "1", None, now);
+        let (names, got) = names_and_cells(&t);
+        assert_eq!(names, columns, "{}", k.kind);
+        assert_eq!(got, cells, "{}", k.kind);
+    }
+    let deployment = table_at(
+        &kind("apps", "v1", "Deployment", false, vec![]),
+        &[],
+        true,
+        IncludeObject::Metadata,
+        "1",
+        None,
+        now,
+    );
+    let priorities: Vec<i64> = deployment["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["priority"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        priorities,
+        [0, 0, 0, 0, 0, 1, 1, 1],
+        "kubectl shows the last three with -o wide"
+    );
+}
+
+#[test]
 fn events_print_the_same_from_both_api_groups() {
     let now = at("2026-11-28T08:00:00Z");
     let core = json!({
