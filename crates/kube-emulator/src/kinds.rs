@@ -59,6 +59,12 @@ pub fn decode_checks(served: &Served, obj: &Value) -> Result<(), String> {
             return Err(cannot(e));
         }
     }
+    if !served.kind.custom
+        && let Some(go) = crate::ssa::builtin::kind_struct(&served.kind.group, &served.kind.kind)
+        && let Some(e) = go.decode_error(obj)
+    {
+        return Err(cannot(e));
+    }
     Ok(())
 }
 

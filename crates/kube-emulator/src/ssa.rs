@@ -8,6 +8,7 @@
 //! [`conflict_causes`].
 
 pub mod builtin;
+mod decode;
 pub mod derived;
 mod fieldpath;
 pub mod golang;

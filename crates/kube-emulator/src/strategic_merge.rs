@@ -126,7 +126,7 @@ fn kind_name(t: &GoType) -> &'static str {
         GoType::Struct(_) | GoType::Raw => "struct",
         GoType::Map(_) => "map",
         GoType::Slice(_) => "slice",
-        GoType::Scalar => "string",
+        GoType::Scalar(_) => "string",
     }
 }
 

@@ -577,3 +577,52 @@ async fn unknown_fields_are_refused_at_any_depth_under_strict_and_dropped_otherw
     );
     assert_eq!(container["imagePullPolicy"], "Always");
 }
+
+#[tokio::test]
+async fn values_of_the_wrong_type_are_refused_as_the_go_decoder_refuses_them() {
+    let emu = emulator().await;
+    let path = "/apis/apps/v1/namespaces/default/deployments";
+    let mut body = deployment("web", json!([{"name": "web", "image": "nginx"}]));
+    body["spec"]["replicas"] = json!("two");
+    let (code, _, status) = raw(&emu, "POST", path, "application/json", Some(body)).await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        status["message"],
+        "Deployment in version \"v1\" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
+    );
+    let mut body = deployment(
+        "web",
+        json!([{"name": "web", "image": "nginx", "resources": {"limits": {"memory": "128 MiB"}}}]),
+    );
+    let (code, _, status) = raw(&emu, "POST", path, "application/json", Some(body.clone())).await;
+    assert_eq!(code, 400);
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("cannot be handled as a Deployment: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"),
+        "{status}"
+    );
+    body["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"limits": {"memory": "128Mi"}});
+    let (code, _, _) = raw(&emu, "POST", path, "application/json", Some(body)).await;
+    assert_eq!(code, 201);
+    // A patch that makes the object undecodable is refused with the patch named.
+    let (code, _, status) = raw(
+        &emu,
+        "PATCH",
+        &format!("{path}/web"),
+        "application/merge-patch+json",
+        Some(json!({"spec": {"paused": "yes"}})),
+    )
+    .await;
+    assert_eq!(code, 422, "{status}");
+    assert_eq!(status["details"]["causes"][0]["field"], "patch");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.paused of type bool"),
+        "{status}"
+    );
+}

@@ -7,8 +7,9 @@
 /// A Go type as seen through its JSON encoding.
 #[derive(Debug)]
 pub enum GoType {
-    /// Strings, numbers, booleans, `[]byte`, `metav1.Time`: one JSON scalar.
-    Scalar,
+    /// Strings, numbers, booleans, `[]byte`, `metav1.Time`: one JSON scalar, of the kind the
+    /// decoder takes (`Json::Any` where the table does not say).
+    Scalar(Json),
     Struct(&'static GoStruct),
     /// `map[string]T`.
     Map(&'static GoType),
@@ -16,6 +17,21 @@ pub enum GoType {
     Slice(&'static GoType),
     /// `runtime.RawExtension`, `JSON`: anything, treated as one value.
     Raw,
+}
+
+/// The JSON a scalar Go type decodes from (what `encoding/json` refuses otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Json {
+    Any,
+    String,
+    Bool,
+    Int32,
+    Int64,
+    Float64,
+    /// `intstr.IntOrString`: a string or an int32.
+    IntOrString,
+    /// `resource.Quantity`: a string or number in quantity syntax.
+    Quantity,
 }
 
 #[derive(Debug)]
@@ -88,7 +104,7 @@ const fn st(json: &'static str, ty: &'static GoStruct) -> GoField {
 }
 
 const fn s(json: &'static str) -> GoField {
-    f(json, GoType::Scalar)
+    f(json, GoType::Scalar(Json::Any))
 }
 
 const fn atomic_list(json: &'static str, elem: &'static GoType) -> GoField {
@@ -113,7 +129,7 @@ const fn keyed_list(
     }
 }
 
-const SCALAR: GoType = GoType::Scalar;
+const SCALAR: GoType = GoType::Scalar(Json::Any);
 const STRING_MAP: GoType = GoType::Map(&SCALAR);
 
 // --- apimachinery meta/v1 ---

@@ -13,7 +13,7 @@ use k8s_openapi::schemars::generate::SchemaSettings;
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value};
 
-use super::builtin::{GoField, GoStruct, GoType, ListType, OBJECT_META, Zero};
+use super::builtin::{GoField, GoStruct, GoType, Json, ListType, OBJECT_META, Zero};
 
 /// The markers of one field of one Go struct (named as in the schemas, e.g. `PodSpec`).
 struct Mark {
@@ -473,7 +473,13 @@ impl Builder {
                         GoType::Raw
                     }
                     // IntOrString, Quantity, Time, MicroTime: one JSON scalar.
-                    _ => GoType::Scalar,
+                    // Quantity's schema says int-or-string too.
+                    _ if short_name(&definition) == "Quantity" => GoType::Scalar(Json::Quantity),
+                    Some(d) if d.get("x-kubernetes-int-or-string").is_some() => {
+                        GoType::Scalar(Json::IntOrString)
+                    }
+                    Some(d) => GoType::Scalar(scalar_json(d)),
+                    None => GoType::Scalar(Json::Any),
                 },
             };
         }
@@ -490,8 +496,23 @@ impl Builder {
                 Some(elem @ Value::Object(_)) => GoType::Map(leak(self.go_type(elem))),
                 _ => GoType::Raw,
             },
-            _ => GoType::Scalar,
+            _ => GoType::Scalar(scalar_json(schema)),
         }
+    }
+}
+
+/// The JSON a scalar schema takes (`type` and `format`, as the Go types map to them).
+fn scalar_json(schema: &Value) -> Json {
+    match (
+        schema.get("type").and_then(Value::as_str),
+        schema.get("format").and_then(Value::as_str),
+    ) {
+        (Some("string"), _) => Json::String,
+        (Some("boolean"), _) => Json::Bool,
+        (Some("integer"), Some("int32")) => Json::Int32,
+        (Some("integer"), _) => Json::Int64,
+        (Some("number"), _) => Json::Float64,
+        _ => Json::Any,
     }
 }
 
@@ -560,7 +581,10 @@ mod tests {
                 "limits",
             ],
         );
-        assert!(matches!(limits.ty, GoType::Map(GoType::Scalar)));
+        assert!(matches!(
+            limits.ty,
+            GoType::Map(GoType::Scalar(Json::Quantity))
+        ));
     }
 
     #[test]

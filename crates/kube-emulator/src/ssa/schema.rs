@@ -416,7 +416,7 @@ fn go_field(f: &'static GoField) -> Ty {
 
 fn go_type(t: &'static GoType) -> Ty {
     match t {
-        GoType::Scalar => Ty::Scalar,
+        GoType::Scalar(_) => Ty::Scalar,
         GoType::Struct(s) => go_struct(s),
         GoType::Map(elem) => Ty::Map(Arc::new(MapTy {
             fields: BTreeMap::new(),
