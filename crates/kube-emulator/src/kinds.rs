@@ -1,6 +1,8 @@
 //! What the server does for particular built-in kinds on a write: Secrets (stringData, base64,
-//! types), ConfigMaps, Namespaces, Events (and their two API versions), Leases and
-//! CustomResourceDefinitions.
+//! types), ConfigMaps, Namespaces, Events (and their two API versions), Leases,
+//! CustomResourceDefinitions, Services (cluster IPs), the fields Go always serializes for the
+//! workload kinds, and for every built-in kind the decoding of the body into its Go type
+//! (unknown fields, values of the wrong type).
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
