@@ -438,7 +438,104 @@ pub fn validate(served: &Served, obj: &Value, old: Option<&Value>) -> Vec<Cause>
     if served.is_crd_kind() {
         causes.extend(crd_causes(obj));
     }
+    if served.kind.group == "apps" && served.kind.kind == "Deployment" {
+        causes.extend(deployment_causes(obj));
+    }
     causes
+}
+
+/// The first rules of `ValidateDeploymentSpec`: replicas, a selector that selects the pod
+/// template's labels, containers with names and images. (The rest of pod validation is not
+/// done; see the README.)
+fn deployment_causes(d: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if let Some(replicas) = d.pointer("/spec/replicas").and_then(Value::as_i64)
+        && replicas < 0
+    {
+        causes.push(Cause::invalid(
+            "spec.replicas",
+            &json!(replicas),
+            "must be greater than or equal to 0",
+        ));
+    }
+    let selector = d.pointer("/spec/selector").filter(|s| s.is_object());
+    if selector.is_none() {
+        causes.push(Cause::required("spec.selector", ""));
+    }
+    let labels = d
+        .pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object);
+    // A missing selector selects nothing, so the template's labels do not match it either.
+    if !selector.is_some_and(|s| selects(s, labels)) {
+        let shown = match labels {
+            None => "map[string]string(nil)".to_string(),
+            Some(l) => {
+                let pairs: Vec<String> = l
+                    .iter()
+                    .map(|(k, v)| format!("{k:?}:{:?}", v.as_str().unwrap_or("")))
+                    .collect();
+                format!("map[string]string{{{}}}", pairs.join(", "))
+            }
+        };
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "spec.template.metadata.labels",
+            format!("Invalid value: {shown}: `selector` does not match template `labels`"),
+        ));
+    }
+    let containers = d
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if containers.is_empty() {
+        causes.push(Cause::required("spec.template.spec.containers", ""));
+    }
+    for (i, c) in containers.iter().enumerate() {
+        for field in ["name", "image"] {
+            if c.get(field)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+            {
+                causes.push(Cause::required(
+                    &format!("spec.template.spec.containers[{i}].{field}"),
+                    "",
+                ));
+            }
+        }
+    }
+    causes
+}
+
+/// Whether a LabelSelector selects these labels (an empty one selects everything).
+fn selects(selector: &Value, labels: Option<&Map<String, Value>>) -> bool {
+    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    let by_labels = selector
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
+    let by_expressions = selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .is_none_or(|es| {
+            es.iter().all(|e| {
+                let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+                let values: Vec<&str> = e
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .map(|v| v.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                    "In" => label(key).is_some_and(|v| values.contains(&v)),
+                    "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
+                    "Exists" => label(key).is_some(),
+                    "DoesNotExist" => label(key).is_none(),
+                    _ => false,
+                }
+            })
+        });
+    by_labels && by_expressions
 }
 
 fn secret_type_causes(obj: &Value, old: Option<&Value>) -> Vec<Cause> {
@@ -678,6 +775,46 @@ mod tests {
                 "data[tls.crt]: Required value",
                 "data[tls.key]: Required value"
             ]
+        );
+    }
+
+    #[test]
+    fn deployments_need_a_selector_matching_their_template_and_named_containers_with_images() {
+        let d = served("deployments", "apps");
+        let sums = |obj: Value| -> Vec<String> {
+            validate(&d, &obj, None)
+                .iter()
+                .map(Cause::summary)
+                .collect()
+        };
+        assert_eq!(
+            sums(
+                json!({"spec": {"template": {"metadata": {"labels": {"b": "2", "a": "1"}},
+                "spec": {"containers": [{"name": "c"}]}}}})
+            ),
+            vec![
+                "spec.selector: Required value",
+                "spec.template.metadata.labels: Invalid value: map[string]string{\"a\":\"1\", \"b\":\"2\"}: `selector` does not match template `labels`",
+                "spec.template.spec.containers[0].image: Required value",
+            ]
+        );
+        assert_eq!(
+            sums(
+                json!({"spec": {"replicas": -1, "selector": {"matchLabels": {"a": "2"}},
+                "template": {"spec": {}}}})
+            ),
+            vec![
+                "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+                "spec.template.metadata.labels: Invalid value: map[string]string(nil): `selector` does not match template `labels`",
+                "spec.template.spec.containers: Required value",
+            ]
+        );
+        assert!(
+            sums(json!({"spec": {"selector": {"matchLabels": {"a": "1"},
+                    "matchExpressions": [{"key": "b", "operator": "In", "values": ["2", "3"]}]},
+                "template": {"metadata": {"labels": {"a": "1", "b": "2"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]}}}}))
+            .is_empty()
         );
     }
 
