@@ -191,7 +191,7 @@ async fn sync(
         )
         .await;
         observed.delivery = Some(statuses);
-        let key = format!("delivery/{namespace}/{name}");
+        let key = delivery_key(acceptor);
         if failed {
             // Capped lower than other retries: a fixed kubeconfig Secret is not watched, so
             // the retry is what picks the fix up.
@@ -480,5 +480,16 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
             Err(e) => return Err(e.into()),
         }
     }
+    // Forget the delivery backoff of the resource that is going away.
+    ctx.succeeded(&delivery_key(acceptor));
     Ok(Action::await_change())
+}
+
+/// The key of an acceptor's delivery retries in the context's failure counts.
+fn delivery_key(acceptor: &PeeringAcceptor) -> String {
+    format!(
+        "delivery/{}/{}",
+        acceptor.namespace().unwrap_or_default(),
+        acceptor.name_any()
+    )
 }
