@@ -345,13 +345,13 @@ fn granted_calls(granted: &[GrantedRule]) -> Calls {
     calls
 }
 
-/// Grants the operator needs although the emulator does not see it use them.
+/// Grants the operator needs although the emulator's request counts do not show them.
 const JUSTIFIED: &[(&str, &str, &str, &str)] = &[(
     "create",
     "",
     "secrets",
-    "the token Secret is written with server-side apply; kube-apiserver authorizes an apply that creates \
-     the object as `create` as well as `patch` (the emulator checks only `patch`)",
+    "the token Secret is written with server-side apply; kube-apiserver (and the emulator) authorize an \
+     apply that creates the object as `create` as well as `patch`, though the request is counted as a patch",
 )];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

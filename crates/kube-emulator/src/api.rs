@@ -43,6 +43,9 @@ pub struct Call<'a> {
     pub content_type: &'a str,
     pub user_agent: &'a str,
     pub body: &'a [u8],
+    /// Why the caller may not `create` this object, if not: a server-side apply that creates
+    /// the object is authorized for `create` as well as `patch`, as on the real server.
+    pub create_denied: Option<ApiError>,
 }
 
 impl Call<'_> {
@@ -604,6 +607,12 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     let kind = &served.kind;
     let mut state = shared.lock();
     let old = state.store.get(&served.store, &call.key());
+    if apply
+        && old.is_none()
+        && let Some(denied) = &call.create_denied
+    {
+        return Err(denied.clone());
+    }
     let live = old.as_deref().map(|o| present(served, o));
     let patched = match patch_type {
         PatchType::Apply => {

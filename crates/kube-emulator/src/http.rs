@@ -220,6 +220,18 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
     if let Err(e) = auth::authorize(user, &attributes) {
         return error_response(&e);
     }
+    let create_denied = if verb == "patch" && p.subresource.is_none() {
+        auth::authorize(
+            user,
+            &Attributes {
+                verb: "create",
+                ..attributes
+            },
+        )
+        .err()
+    } else {
+        None
+    };
     let counted = match &p.subresource {
         Some(s) => format!("{}/{s}", kind.group_resource()),
         None => kind.group_resource(),
@@ -266,6 +278,7 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
         content_type: &r.content_type,
         user_agent: &r.user_agent,
         body: &r.body,
+        create_denied,
     };
     let result = match verb {
         "get" => api::get(shared, &call),

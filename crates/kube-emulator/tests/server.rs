@@ -608,3 +608,58 @@ async fn a_dependent_with_a_remaining_owner_only_loses_the_reference() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_server_side_apply_that_creates_needs_create_as_well_as_patch() {
+    let emu = emulator().await;
+    let patcher = emu.add_user(
+        "patcher",
+        vec![Rule::new(
+            &["get", "patch"],
+            &[""],
+            &["configmaps"],
+            &["default"],
+        )],
+    );
+    let creator = emu.add_user(
+        "creator",
+        vec![Rule::new(
+            &["get", "patch", "create"],
+            &[""],
+            &["configmaps"],
+            &["default"],
+        )],
+    );
+    let as_patcher: Api<ConfigMap> =
+        Api::namespaced(emu.client_with_token(&patcher).await.unwrap(), "default");
+    let as_creator: Api<ConfigMap> =
+        Api::namespaced(emu.client_with_token(&creator).await.unwrap(), "default");
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm1"}, "data": {"a": "1"}});
+    let params = PatchParams::apply("test").force();
+
+    // Creating through apply with patch rights only is refused, as a create.
+    let err = api_error(
+        as_patcher
+            .patch("cm1", &params, &Patch::Apply(&applied))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 403);
+    assert_eq!(
+        err.message,
+        "configmaps \"cm1\" is forbidden: User \"patcher\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"default\""
+    );
+    // With create as well it goes through; changing the existing object needs patch only.
+    as_creator
+        .patch("cm1", &params, &Patch::Apply(&applied))
+        .await
+        .unwrap();
+    let changed = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm1"}, "data": {"a": "2"}});
+    let cm = as_patcher
+        .patch("cm1", &params, &Patch::Apply(&changed))
+        .await
+        .unwrap();
+    assert_eq!(cm.data.unwrap()["a"], "2");
+}
