@@ -398,8 +398,9 @@ async fn a_changed_kubeconfig_secret_replaces_the_remote_watch() {
     c.stop().await;
 }
 
-/// The kubeconfig may hold a least-privilege user of dc2: get, patch and delete on the one
-/// Secret, list and watch on Secrets of the namespace. Without `patch` delivery reports the
+/// The kubeconfig may hold a least-privilege user of dc2: get, create, patch and delete on the
+/// one Secret (a server-side apply that creates the copy is authorized as a create too), list
+/// and watch on Secrets of the namespace. Without `patch` delivery reports the
 /// refusal; with the right user (a fix of the kubeconfig Secret only) it delivers, restores,
 /// and withdraws the copy.
 #[tokio::test]
@@ -417,8 +418,13 @@ async fn a_least_privilege_kubeconfig_is_enough_and_a_missing_right_is_reported(
     let deliverer = c.dc2.kube.add_user(
         "peering-delivery",
         vec![
-            Rule::new(&["get", "patch", "delete"], &[""], &["secrets"], &[NS])
-                .with_names(&[TOKEN_SECRET]),
+            Rule::new(
+                &["get", "create", "patch", "delete"],
+                &[""],
+                &["secrets"],
+                &[NS],
+            )
+            .with_names(&[TOKEN_SECRET]),
             Rule::new(&["list", "watch"], &[""], &["secrets"], &[NS]),
         ],
     );
