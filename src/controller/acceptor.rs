@@ -99,13 +99,12 @@ async fn sync(
 ) -> Result<Action, Error> {
     let desired = desired_of(acceptor)?;
     let namespace = acceptor.namespace().unwrap_or_default();
-    let name = acceptor.name_any();
     let secrets: Api<Secret> = ctx.api(&namespace);
     let secret_name = &acceptor.spec.peer.secret.name;
 
     let secret = secrets.get_opt(secret_name).await?;
     if let Some(secret) = &secret
-        && !token_secret::is_owned_by(secret, &namespace, &name)
+        && !token_secret::is_owned_by(&secret.metadata, acceptor)
     {
         return Err(Error::SecretConflict(format!(
             "Secret {namespace}/{secret_name} exists and was not written by this PeeringAcceptor; \
@@ -426,7 +425,7 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
     let secret = secrets
         .get_opt(secret_name)
         .await?
-        .filter(|s| token_secret::is_owned_by(s, &namespace, &acceptor.name_any()));
+        .filter(|s| token_secret::is_owned_by(&s.metadata, acceptor));
     let record = secret.as_ref().and_then(token_secret::read).map(|(_, r)| r);
     // Only a peering this acceptor created is deleted: the one its Secret records or, with the
     // Secret gone, the one whose ID its status recorded.

@@ -13,7 +13,6 @@ use std::sync::Mutex;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::PartialObjectMeta;
@@ -287,12 +286,6 @@ fn is_current(remote: &Secret, key: &str, record: &TokenRecord) -> bool {
         && annotated(SECRET_ANNOTATION_OWNER) == Some(&record.owner.to_string())
 }
 
-fn is_ours(metadata: &ObjectMeta, acceptor: &PeeringAcceptor) -> bool {
-    token_secret::owner_of(metadata).is_some_and(|o| {
-        o.namespace == acceptor.namespace().unwrap_or_default() && o.name == acceptor.name_any()
-    })
-}
-
 /// Brings every target up to date with the token; returns the new `status.delivery` and
 /// whether any target failed (to be retried with backoff).
 pub async fn deliver(
@@ -408,7 +401,7 @@ async fn deliver_one(
     };
     let existing = api.get_opt(name).await.map_err(unreachable)?;
     if let Some(existing) = &existing {
-        if !is_ours(&existing.metadata, acceptor) {
+        if !token_secret::is_owned_by(&existing.metadata, acceptor) {
             return Err(Failure::new(
                 reason::SECRET_CONFLICT,
                 format!(
@@ -487,7 +480,7 @@ async fn withdraw_one(
     };
     let api: Api<Secret> = Api::namespaced(remote, &target.namespace);
     let existing = api.get_opt(name).await.map_err(failed)?;
-    if existing.is_some_and(|s| is_ours(&s.metadata, acceptor)) {
+    if existing.is_some_and(|s| token_secret::is_owned_by(&s.metadata, acceptor)) {
         match api.delete(name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::plan::IssuedToken;
 use crate::crd::{
-    LABEL_PEERING_TOKEN, LABEL_PEERING_TOKEN_VALUE, PeeringAcceptorSpec,
+    LABEL_PEERING_TOKEN, LABEL_PEERING_TOKEN_VALUE, PeeringAcceptor, PeeringAcceptorSpec,
     SECRET_ANNOTATION_GENERATED_AT, SECRET_ANNOTATION_OWNER, SECRET_ANNOTATION_PEER_NAME,
     SECRET_ANNOTATION_PEERING_ID, SECRET_ANNOTATION_ROTATION_VERSION,
     SECRET_ANNOTATION_TOKEN_FINGERPRINT, SecretOwner, token_fingerprint,
@@ -34,7 +34,7 @@ pub struct TokenRecord {
 pub fn read(secret: &Secret) -> Option<(String, TokenRecord)> {
     let annotations = secret.metadata.annotations.as_ref()?;
     let get = |key: &str| annotations.get(key).cloned();
-    let owner = SecretOwner::parse(annotations.get(SECRET_ANNOTATION_OWNER)?)?;
+    let owner = owner_of(&secret.metadata)?;
     let fingerprint = get(SECRET_ANNOTATION_TOKEN_FINGERPRINT)?;
     // The token is under whichever key the record's fingerprint matches, so a changed
     // `spec.peer.secret.key` can move it without a new token.
@@ -77,11 +77,13 @@ pub fn owner_of(metadata: &ObjectMeta) -> Option<SecretOwner> {
     )
 }
 
-/// Whether `secret` was written for the acceptor `namespace/name` (by any incarnation of it):
-/// only such a Secret may be overwritten or deleted.
-pub fn is_owned_by(secret: &Secret, namespace: &str, name: &str) -> bool {
-    owner_of(&secret.metadata)
-        .is_some_and(|owner| owner.namespace == namespace && owner.name == name)
+/// Whether a token Secret (here or delivered to another cluster) was written for `acceptor`
+/// (by any incarnation of it): only such a Secret may be overwritten or deleted.
+pub fn is_owned_by(metadata: &ObjectMeta, acceptor: &PeeringAcceptor) -> bool {
+    owner_of(metadata).is_some_and(|owner| {
+        Some(&owner.namespace) == acceptor.metadata.namespace.as_ref()
+            && Some(&owner.name) == acceptor.metadata.name.as_ref()
+    })
 }
 
 /// The Secret to apply: the token under `key`, the watch label and the record. Only these
@@ -161,6 +163,15 @@ pub fn spec_hash(spec: &PeeringAcceptorSpec) -> String {
 mod tests {
     use super::*;
 
+    fn acceptor(namespace: &str, name: &str) -> PeeringAcceptor {
+        let mut acceptor = PeeringAcceptor::new(
+            name,
+            serde_json::from_value(serde_json::json!({"peer": {"secret": {"name": "s"}}})).unwrap(),
+        );
+        acceptor.metadata.namespace = Some(namespace.into());
+        acceptor
+    }
+
     fn record() -> TokenRecord {
         TokenRecord {
             issued: IssuedToken {
@@ -191,9 +202,12 @@ mod tests {
         let (token, read_back) = read(&secret).expect("complete record");
         assert_eq!(token, "the-token");
         assert_eq!(read_back, record());
-        assert!(is_owned_by(&secret, "default", "dc2"));
-        assert!(!is_owned_by(&secret, "default", "other"));
-        assert!(!is_owned_by(&secret, "other", "dc2"));
+        assert!(is_owned_by(&secret.metadata, &acceptor("default", "dc2")));
+        assert!(!is_owned_by(
+            &secret.metadata,
+            &acceptor("default", "other")
+        ));
+        assert!(!is_owned_by(&secret.metadata, &acceptor("other", "dc2")));
         // The token is never in an annotation.
         assert!(
             secret
@@ -240,7 +254,10 @@ mod tests {
             .unwrap()
             .remove(SECRET_ANNOTATION_PEERING_ID);
         assert_eq!(read(&stripped), None);
-        assert!(!is_owned_by(&Secret::default(), "default", "dc2"));
+        assert!(!is_owned_by(
+            &ObjectMeta::default(),
+            &acceptor("default", "dc2")
+        ));
     }
 
     #[test]
