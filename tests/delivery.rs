@@ -501,18 +501,7 @@ async fn a_least_privilege_kubeconfig_is_enough_and_a_missing_right_is_reported(
 #[tokio::test]
 async fn a_removed_target_gets_its_copy_withdrawn_once_reachable() {
     let c = TwoClusters::start().await;
-    let gate = Gate::to(c.dc2.kube.url()).await;
-    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&gate.url()))
-        .await;
-    apply(
-        &c.dc1.acceptors(),
-        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
-    )
-    .await;
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
-        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
-    })
-    .await;
+    let gate = delivering_through_a_gate(&c).await;
 
     gate.close();
     apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
@@ -721,18 +710,7 @@ current-context: dc2
 #[tokio::test]
 async fn deleting_the_acceptor_waits_for_an_unreachable_target_to_withdraw_the_copy() {
     let c = TwoClusters::start().await;
-    let gate = Gate::to(c.dc2.kube.url()).await;
-    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&gate.url()))
-        .await;
-    apply(
-        &c.dc1.acceptors(),
-        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
-    )
-    .await;
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
-        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
-    })
-    .await;
+    let gate = delivering_through_a_gate(&c).await;
 
     gate.close();
     c.dc1
@@ -835,4 +813,22 @@ async fn deleting_both_sides_cleans_up_everything() {
     )
     .await;
     c.stop().await;
+}
+
+/// An acceptor in dc1 delivering to dc2 through a gate the test can close; returns once the
+/// copy is delivered.
+async fn delivering_through_a_gate(c: &TwoClusters) -> Gate {
+    let gate = Gate::to(c.dc2.kube.url()).await;
+    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&gate.url()))
+        .await;
+    apply(
+        &c.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
+        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
+    })
+    .await;
+    gate
 }
