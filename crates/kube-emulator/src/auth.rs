@@ -1,5 +1,6 @@
-//! Bearer tokens mapped to users, and a small RBAC: a user is either an admin or holds rules
-//! of allowed (verbs, API groups, resources, namespaces).
+//! Bearer tokens mapped to users. A user is an admin (`system:masters`), or holds rules given in
+//! code of allowed (verbs, API groups, resources, namespaces), and has whatever the RBAC objects
+//! stored in the server grant its name and groups (see [`crate::rbac`]).
 
 use std::collections::HashMap;
 
@@ -39,7 +40,7 @@ impl Rule {
         self
     }
 
-    fn allows(&self, a: &Attributes) -> bool {
+    pub(crate) fn allows(&self, a: &Attributes) -> bool {
         let any = |list: &[String], x: &str| list.iter().any(|i| i == "*" || i == x);
         any(&self.verbs, a.verb)
             && any(&self.groups, a.group)
@@ -53,8 +54,59 @@ impl Rule {
 #[derive(Clone, Debug)]
 pub struct User {
     pub name: String,
+    /// The groups RBAC bindings match (`system:authenticated`, `system:serviceaccounts`, ...).
+    pub groups: Vec<String>,
     pub admin: bool,
     pub rules: Vec<Rule>,
+}
+
+/// Every authenticated user's group.
+pub const AUTHENTICATED: &str = "system:authenticated";
+
+impl User {
+    /// A member of `system:masters`: allowed everything, as kube-apiserver allows that group.
+    pub fn admin(name: &str) -> User {
+        User {
+            name: name.to_string(),
+            groups: vec!["system:masters".to_string(), AUTHENTICATED.to_string()],
+            admin: true,
+            rules: Vec::new(),
+        }
+    }
+
+    /// A user holding `rules` given in code (besides what RBAC objects grant it).
+    pub fn with_rules(name: &str, rules: Vec<Rule>) -> User {
+        User {
+            name: name.to_string(),
+            groups: vec![AUTHENTICATED.to_string()],
+            admin: false,
+            rules,
+        }
+    }
+
+    /// A request without credentials (when anonymous requests are enabled).
+    pub fn anonymous() -> User {
+        User {
+            name: "system:anonymous".to_string(),
+            groups: vec!["system:unauthenticated".to_string()],
+            admin: false,
+            rules: Vec::new(),
+        }
+    }
+
+    /// A ServiceAccount, named and grouped as the service account token authenticator does.
+    pub fn service_account(namespace: &str, name: &str) -> User {
+        User {
+            name: format!("system:serviceaccount:{namespace}:{name}"),
+            groups: vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{namespace}"),
+                AUTHENTICATED.to_string(),
+            ],
+            admin: false,
+            rules: Vec::new(),
+        }
+    }
 }
 
 /// What a request is about, for authorization.
@@ -82,15 +134,22 @@ impl Auth {
     }
 }
 
-/// Checks a user's rights; the 403 body the real RBAC authorizer produces otherwise.
-pub fn authorize(user: &User, a: &Attributes) -> Result<(), ApiError> {
-    if user.admin || user.rules.iter().any(|r| r.allows(a)) {
-        return Ok(());
-    }
-    Err(forbidden(&user.name, a))
+/// Whether the user's admin flag or in-code rules allow the request (RBAC objects aside).
+pub fn allowed_in_code(user: &User, a: &Attributes) -> bool {
+    user.admin || user.rules.iter().any(|r| r.allows(a))
 }
 
-pub fn forbidden(user: &str, a: &Attributes) -> ApiError {
+/// Checks a user's in-code rights; the 403 body the real server produces otherwise.
+pub fn authorize(user: &User, a: &Attributes) -> Result<(), ApiError> {
+    if allowed_in_code(user, a) {
+        return Ok(());
+    }
+    Err(forbidden(&user.name, a, ""))
+}
+
+/// The real server's 403 for a resource request (`responsewriters.Forbidden`): the authorizers'
+/// `reason`, when there is one, follows the message after `: `.
+pub fn forbidden(user: &str, a: &Attributes, reason: &str) -> ApiError {
     let (base, sub) = a.resource.split_once('/').unwrap_or((a.resource, ""));
     let qualified = crate::status::qualified(base, a.group);
     let subject = match a.name {
@@ -102,10 +161,13 @@ pub fn forbidden(user: &str, a: &Attributes) -> ApiError {
         None => "at the cluster scope".to_string(),
     };
     let _ = sub;
-    let message = format!(
+    let mut message = format!(
         "{subject} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"{}\" {scope}",
         a.verb, a.resource, a.group
     );
+    if !reason.is_empty() {
+        message = format!("{message}: {reason}");
+    }
     ApiError::new(403, "Forbidden", message).with_details(Details::of(
         a.name.unwrap_or(""),
         a.group,
@@ -119,16 +181,15 @@ mod tests {
 
     #[test]
     fn rules_and_forbidden_message() {
-        let user = User {
-            name: "operator".into(),
-            admin: false,
-            rules: vec![Rule::new(
+        let user = User::with_rules(
+            "operator",
+            vec![Rule::new(
                 &["get", "list", "watch"],
                 &[""],
                 &["secrets"],
                 &["ns1"],
             )],
-        };
+        );
         let ok = Attributes {
             verb: "get",
             group: "",
@@ -150,10 +211,9 @@ mod tests {
             err.message,
             "configmaps is forbidden: User \"operator\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"trace-ns\""
         );
-        let lease_user = User {
-            name: "op".into(),
-            admin: false,
-            rules: vec![
+        let lease_user = User::with_rules(
+            "op",
+            vec![
                 Rule::new(
                     &["get", "update"],
                     &["coordination.k8s.io"],
@@ -162,7 +222,7 @@ mod tests {
                 )
                 .with_names(&["op-lock"]),
             ],
-        };
+        );
         let named = |name: Option<&'static str>, verb: &'static str| Attributes {
             verb,
             group: "coordination.k8s.io",

@@ -10,10 +10,11 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::api::{self, Answer, Call};
-use crate::auth::{self, Attributes, User};
+use crate::auth::{Attributes, User};
 use crate::discovery;
 use crate::ext;
 use crate::faults::RequestKey;
+use crate::rbac;
 use crate::request::{self, Query, ResourcePath, Route, Wanted};
 use crate::state::Shared;
 use crate::status::{ApiError, Details};
@@ -82,8 +83,10 @@ pub async fn handle(front: Arc<Front>, req: Request) -> Response {
             control(&front.shared, &parts.method, &segments, &query)
         }
         other => {
-            if user.name == "system:anonymous" {
-                return error_response(&non_resource_forbidden(&user, parts.uri.path()));
+            let path = parts.uri.path();
+            let denied = rbac::authorize_path(&front.shared.lock().store, &user, "get", path);
+            if let Err(e) = denied {
+                return error_response(&e);
             }
             non_resource(&front, other, &accept, &query)
         }
@@ -107,11 +110,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<User, ApiError> 
             .user(t)
             .cloned()
             .ok_or_else(ApiError::unauthorized),
-        None if shared.anonymous_auth => Ok(User {
-            name: "system:anonymous".into(),
-            admin: false,
-            rules: Vec::new(),
-        }),
+        None if shared.anonymous_auth => Ok(User::anonymous()),
         None => Err(ApiError::unauthorized()),
     }
 }
@@ -217,20 +216,22 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
         namespace,
         name: p.name.as_deref(),
     };
-    if let Err(e) = auth::authorize(user, &attributes) {
-        return error_response(&e);
-    }
-    let create_denied = if verb == "patch" && p.subresource.is_none() {
-        auth::authorize(
-            user,
-            &Attributes {
+    let authorized = {
+        let state = shared.lock();
+        rbac::authorize(&state.store, user, &attributes).map(|()| {
+            // An apply that creates its object needs create as well.
+            let create = Attributes {
                 verb: "create",
                 ..attributes
-            },
-        )
-        .err()
-    } else {
-        None
+            };
+            (verb == "patch" && p.subresource.is_none())
+                .then(|| rbac::authorize(&state.store, user, &create).err())
+                .flatten()
+        })
+    };
+    let create_denied = match authorized {
+        Ok(denied) => denied,
+        Err(e) => return error_response(&e),
     };
     let counted = match &p.subresource {
         Some(s) => format!("{}/{s}", kind.group_resource()),

@@ -20,6 +20,7 @@ mod ext;
 mod faults;
 mod http;
 mod kinds;
+mod rbac;
 mod registry;
 mod request;
 mod selectors;

@@ -119,14 +119,11 @@ pub async fn start_with(config: Config) -> std::io::Result<KubeEmulator> {
         config.anonymous_auth,
     ));
     let admin_token = config.admin_token.clone().unwrap_or_else(random_token);
-    shared.auth.write().unwrap_or_else(|e| e.into_inner()).add(
-        admin_token.clone(),
-        User {
-            name: "kubernetes-admin".into(),
-            admin: true,
-            rules: Vec::new(),
-        },
-    );
+    shared
+        .auth
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .add(admin_token.clone(), User::admin("kubernetes-admin"));
     let front = Arc::new(Front {
         shared: shared.clone(),
         server_address: addr.to_string(),
@@ -277,14 +274,7 @@ impl KubeEmulator {
             .auth
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .add(
-                token.clone(),
-                User {
-                    name: name.to_string(),
-                    admin: false,
-                    rules,
-                },
-            );
+            .add(token.clone(), User::with_rules(name, rules));
         token
     }
 
