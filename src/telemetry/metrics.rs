@@ -1,7 +1,11 @@
 //! Prometheus metrics (served as text on `/metrics`). Labels carry controller names, error
-//! reasons, Consul endpoints, HTTP status codes and peering states: never a resource's token,
-//! and never anything with unbounded cardinality such as resource names.
+//! reasons, Consul endpoints, HTTP status codes, peering states and, for the per-resource
+//! series ([`resources`]), the resource's kind, namespace and name: never a token, and nothing
+//! else whose values are unbounded.
 
+mod resources;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,6 +14,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use resources::ResourceMetrics;
+pub use resources::{PEERING_STATES, ResourceReport};
+
+use crate::consul::PeeringState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
@@ -45,6 +54,23 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchLabels {
+    /// `consul_peerings` (the blocking list), `peeringacceptors`, `peeringdialers`.
+    pub watch: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IdentityLabels {
+    /// This replica's identity in the Lease and in Events (the pod name).
+    pub identity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+}
+
 /// Every metric the operator exports, registered once at start-up.
 pub struct Metrics {
     registry: Registry,
@@ -56,6 +82,9 @@ pub struct Metrics {
     tokens_generated: Family<CauseLabels, Counter>,
     tokens_delivered: Family<ResultLabels, Counter>,
     establishments: Family<ResultLabels, Counter>,
+    watch_restarts: Family<WatchLabels, Counter>,
+    leader: Family<IdentityLabels, Gauge>,
+    resources: Arc<ResourceMetrics>,
 }
 
 impl Default for Metrics {
@@ -127,6 +156,31 @@ impl Metrics {
             "Establish calls made by dialers, by result",
             establishments.clone(),
         );
+        let watch_restarts = Family::<WatchLabels, Counter>::default();
+        registry.register(
+            "watch_restarts",
+            "Watches that failed and were started again, by watch",
+            watch_restarts.clone(),
+        );
+        let leader = Family::<IdentityLabels, Gauge>::default();
+        registry.register(
+            "leader",
+            "1 while this replica reconciles (holds the lease, or leader election is off), 0 while it stands by",
+            leader.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "Always 1, labelled with the operator's version",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        let resources = Arc::new(ResourceMetrics::default());
+        registry.register_collector(Box::new(resources.clone()));
         Metrics {
             registry,
             reconciles,
@@ -137,6 +191,9 @@ impl Metrics {
             tokens_generated,
             tokens_delivered,
             establishments,
+            watch_restarts,
+            leader,
+            resources,
         }
     }
 
@@ -164,15 +221,7 @@ impl Metrics {
     /// Replaces the per-state peering counts with `counts` (states absent from it drop to 0).
     pub fn set_peerings<'a>(&self, counts: impl IntoIterator<Item = (&'a str, i64)>) {
         let counts: Vec<(&str, i64)> = counts.into_iter().collect();
-        for state in [
-            "PENDING",
-            "ESTABLISHING",
-            "ACTIVE",
-            "FAILING",
-            "DELETING",
-            "TERMINATED",
-            "UNDEFINED",
-        ] {
+        for state in PeeringState::KNOWN.iter().map(PeeringState::as_str) {
             let n = counts
                 .iter()
                 .filter(|(s, _)| *s == state)
@@ -204,6 +253,41 @@ impl Metrics {
         self.establishments
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    pub fn watch_restarted(&self, watch: &'static str) {
+        self.watch_restarts
+            .get_or_create(&WatchLabels { watch })
+            .inc();
+    }
+
+    /// Whether this replica reconciles; `identity` is its name in the Lease.
+    pub fn set_leader(&self, identity: &str, leading: bool) {
+        self.leader
+            .get_or_create(&IdentityLabels {
+                identity: identity.to_owned(),
+            })
+            .set(i64::from(leading));
+    }
+
+    /// The status one reconcile pass computed for a resource.
+    pub fn resource_observed(&self, report: ResourceReport) {
+        self.resources.observe(report);
+    }
+
+    /// A PeeringDialer's token was refused (counted once per refusal, not per retry).
+    pub fn dialer_token_rejected(&self, namespace: &str, name: &str) {
+        self.resources.token_rejected(namespace, name);
+    }
+
+    /// A resource is gone: its series go with it.
+    pub fn resource_deleted(&self, kind: &str, namespace: &str, name: &str) {
+        self.resources.forget(kind, namespace, name);
+    }
+
+    /// This replica stopped reconciling: the resources are another replica's to report.
+    pub fn forget_resources(&self) {
+        self.resources.forget_all();
     }
 
     /// The OpenMetrics text exposition of every metric.
@@ -241,5 +325,93 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
+    }
+
+    fn report(
+        kind: &str,
+        state: Option<&str>,
+        ready: bool,
+        reason: &'static str,
+    ) -> ResourceReport {
+        ResourceReport {
+            kind: kind.into(),
+            namespace: "default".into(),
+            name: "dc2".into(),
+            state: state.map(Into::into),
+            ready,
+            reason,
+            delivery: vec![("kc/default/token".into(), !ready)],
+        }
+    }
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn per_resource_series_follow_the_status_and_go_with_the_resource() {
+        let metrics = Metrics::new();
+        metrics.resource_observed(report("PeeringAcceptor", Some("ACTIVE"), true, "Active"));
+        let text = metrics.encode();
+        let state = |s: &str| {
+            format!(
+                "consul_peering_operator_peering_state{{kind=\"PeeringAcceptor\",namespace=\"default\",name=\"dc2\",state=\"{s}\"}}"
+            )
+        };
+        let last_active = "consul_peering_operator_peering_last_active_timestamp_seconds{kind=\"PeeringAcceptor\",namespace=\"default\",name=\"dc2\"}";
+        assert_eq!(sample(&text, &state("ACTIVE")), Some(1.0), "{text}");
+        assert_eq!(sample(&text, &state("FAILING")), Some(0.0), "{text}");
+        let while_active = sample(&text, last_active).expect("a last-active sample");
+
+        metrics.resource_observed(report(
+            "PeeringAcceptor",
+            Some("FAILING"),
+            false,
+            "PeeringFailing",
+        ));
+        std::thread::sleep(Duration::from_millis(20));
+        let text = metrics.encode();
+        assert_eq!(sample(&text, &state("ACTIVE")), Some(0.0), "{text}");
+        assert_eq!(sample(&text, &state("FAILING")), Some(1.0), "{text}");
+        let left_active = sample(&text, last_active).expect("a last-active sample");
+        assert!(left_active >= while_active);
+        // No longer ACTIVE: the time stays where the peering left ACTIVE.
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(sample(&metrics.encode(), last_active), Some(left_active));
+        assert!(text.contains("consul_peering_operator_resource_ready{kind=\"PeeringAcceptor\",namespace=\"default\",name=\"dc2\",reason=\"PeeringFailing\"} 0"), "{text}");
+        assert!(text.contains("consul_peering_operator_delivery_target_failing{namespace=\"default\",name=\"dc2\",target=\"kc/default/token\"} 1"), "{text}");
+
+        metrics.resource_deleted("PeeringAcceptor", "default", "dc2");
+        let text = metrics.encode();
+        assert!(!text.contains("name=\"dc2\""), "{text}");
+    }
+
+    #[test]
+    fn dialer_rejections_leader_watches_and_build_info() {
+        let metrics = Metrics::new();
+        metrics.resource_observed(report("PeeringDialer", None, false, "TokenRejected"));
+        metrics.dialer_token_rejected("default", "dc2");
+        metrics.dialer_token_rejected("default", "dc2");
+        metrics.set_leader("pod-a", true);
+        metrics.watch_restarted("consul_peerings");
+        let text = metrics.encode();
+        for expected in [
+            "consul_peering_operator_dialer_token_rejections_total{namespace=\"default\",name=\"dc2\"} 2",
+            "consul_peering_operator_leader{identity=\"pod-a\"} 1",
+            "consul_peering_operator_watch_restarts_total{watch=\"consul_peerings\"} 1",
+            "consul_peering_operator_build_info{version=",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        // Without a peering, no state is 1 and there is no last-ACTIVE time.
+        assert!(!text.contains("peering_state{kind=\"PeeringDialer\",namespace=\"default\",name=\"dc2\",state=\"ACTIVE\"} 1"));
+        assert!(!text.contains("last_active_timestamp_seconds{"), "{text}");
+        metrics.set_leader("pod-a", false);
+        metrics.forget_resources();
+        let text = metrics.encode();
+        assert!(text.contains("consul_peering_operator_leader{identity=\"pod-a\"} 0"));
+        assert!(!text.contains("dialer_token_rejections_total{"), "{text}");
     }
 }
