@@ -10,7 +10,7 @@ use crate::ext::{self, IncludeObject};
 use crate::registry::Served;
 use crate::request::{Query, ResourcePath, Wanted};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::state::{Shared, State, now};
+use crate::state::{Shared, now};
 use crate::status::{ApiError, Cause, Details};
 use crate::write::{
     self, DeleteReq, Deleted, FieldValidation, Op, Propagation, WriteOutcome, WriteReq, key_of,
@@ -421,55 +421,6 @@ fn outcome_answer(out: WriteOutcome, wanted: &Wanted, served: &Served) -> Answer
     }
 }
 
-/// After a committed write: CRD bookkeeping and waking the controllers.
-pub fn after_write(shared: &Shared, state: &mut State, served: &Served, object: &Value) {
-    if served.is_crd_kind() {
-        establish_crds(state);
-        state.rebuild_registry();
-    }
-    let _ = object;
-    shared.controllers.notify_one();
-}
-
-/// Writes the Established/NamesAccepted status of every CRD that lacks it, as the
-/// apiextensions controllers do right after creation.
-pub fn establish_crds(state: &mut State) {
-    let store = "apiextensions.k8s.io/customresourcedefinitions";
-    let Some(served) = state
-        .registry
-        .kinds
-        .iter()
-        .find(|s| s.is_crd_kind())
-        .cloned()
-    else {
-        return;
-    };
-    for (key, crd) in state.store.entries(store, None) {
-        if crd
-            .pointer("/status/conditions")
-            .is_some_and(Value::is_array)
-            || crd.pointer("/metadata/deletionTimestamp").is_some()
-        {
-            continue;
-        }
-        if crate::registry::crd_kinds(&crd).is_err() {
-            continue;
-        }
-        let time = now();
-        let mut updated = (*crd).clone();
-        updated["status"] = crate::kinds::crd_established_status(&crd, &time);
-        ext::record_update(
-            &served.kind,
-            Some(&crd),
-            &mut updated,
-            "kube-apiserver",
-            Some("status"),
-            &time,
-        );
-        state.store.put(store, key, updated);
-    }
-}
-
 /// Repeated keys of a JSON body, looked for only when the request is strict.
 fn strict_duplicates(call: &Call, opts: &WriteOptions) -> Vec<String> {
     let json = call.content_type.is_empty() || call.content_type.starts_with("application/json");
@@ -520,7 +471,7 @@ pub fn create(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     };
     let out = write::commit(&mut state, &req, None, body)?;
     if !opts.dry_run {
-        after_write(shared, &mut state, &call.served, &out.object);
+        write::notify(shared, &mut state, &call.served);
     }
     Ok(outcome_answer(out, &call.wanted, &call.served))
 }
@@ -552,7 +503,7 @@ pub fn update(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     };
     let out = write::commit(&mut state, &req, Some(old), body)?;
     if !opts.dry_run {
-        after_write(shared, &mut state, &call.served, &out.object);
+        write::notify(shared, &mut state, &call.served);
     }
     Ok(outcome_answer(out, &call.wanted, &call.served))
 }
@@ -663,7 +614,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
     };
     let out = write::commit(&mut state, &req, old, patched)?;
     if !opts.dry_run {
-        after_write(shared, &mut state, served, &out.object);
+        write::notify(shared, &mut state, served);
     }
     Ok(outcome_answer(out, &call.wanted, served))
 }

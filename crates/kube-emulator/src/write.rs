@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::ext;
 use crate::kinds;
 use crate::registry::{Served, View};
-use crate::state::{State, now};
+use crate::state::{Shared, State, now};
 use crate::status::{ApiError, Cause, Details};
 use crate::store::ObjKey;
 use crate::validation::object_meta;
@@ -159,56 +159,112 @@ pub fn check_namespace(
     }
 }
 
-/// Runs one write. `old` is the stored object (None on create); `incoming` is the body (or
-/// the patched object) in the request's view.
+/// A write on its way through the stages of [`commit`].
+struct Pending {
+    /// The object in its stored form (events.k8s.io/v1 Events become core/v1 ones).
+    object: Value,
+    /// The namespace it is written to ("" for cluster-scoped kinds).
+    namespace: String,
+    /// `metadata.resourceVersion` as sent: the precondition of an update.
+    sent_rv: String,
+    /// The time of the write (creationTimestamp, managedFields).
+    time: String,
+    warnings: Vec<String>,
+}
+
+/// Runs one write through the API server's stages: [`decode`], [`admit`], [`validate`],
+/// [`store`] (which notifies watches); the caller then runs [`notify`] for the controllers.
+/// `old` is the stored object (None on create); `incoming` is the body (or the patched object)
+/// in the request's view.
 pub fn commit(
     state: &mut State,
     req: &WriteReq,
     old: Option<Arc<Value>>,
-    mut incoming: Value,
+    incoming: Value,
 ) -> Result<WriteOutcome, ApiError> {
+    let mut pending = decode(req, incoming)?;
+    admit(state, req, old.as_deref(), &mut pending)?;
+    validate(req, &pending.object, old.as_deref(), &pending.namespace)?;
+    store(state, req, old, pending)
+}
+
+/// Decode: the body read as its kind's Go type would read it. Decoding errors (400, or 422 for
+/// a patch), unknown and repeated fields as `fieldValidation` asks, and a namespace or name
+/// that contradicts the URL.
+fn decode(req: &WriteReq, mut incoming: Value) -> Result<Pending, ApiError> {
     let served = req.served;
-    let kind = &served.kind;
     if !incoming.is_object() {
         return Err(ApiError::bad_request(format!(
             "the object provided is unrecognized (must be of type {})",
-            kind.kind
+            served.kind.kind
         )));
     }
     if !incoming.get("metadata").is_some_and(Value::is_object) {
         incoming["metadata"] = json!({});
     }
-    // Decode-time rules (400) and unknown fields, on the body as sent.
     kinds::decode_checks(served, &incoming).map_err(|detail| {
         let patched = (req.op == Op::Patch).then_some(&incoming);
         kinds::decode_error(served, &detail, patched)
     })?;
+    let warnings = drop_unknown_fields(req, &mut incoming)?;
+    let namespace = target_namespace(req, &incoming)?;
+    if let Some(url_name) = req.name {
+        let body_name = meta_str(&incoming, "name");
+        if !body_name.is_empty() && body_name != url_name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({url_name})"
+            )));
+        }
+    }
+    let sent_rv = meta_str(&incoming, "resourceVersion").to_string();
+    let object = match served.view {
+        View::EventsV1 => kinds::event_from_v1(&incoming),
+        View::Plain => incoming,
+    };
+    Ok(Pending {
+        object,
+        namespace,
+        sent_rv,
+        time: now(),
+        warnings,
+    })
+}
+
+/// Removes the fields the kind does not have; refuses them (and repeated keys) under
+/// `fieldValidation=Strict`, answers warnings for them under `Warn`.
+fn drop_unknown_fields(req: &WriteReq, incoming: &mut Value) -> Result<Vec<String>, ApiError> {
+    let served = req.served;
     let sent = incoming.clone();
-    let mut unknown = kinds::prune_unknown_fields(served, &mut incoming);
+    let mut unknown = kinds::prune_unknown_fields(served, incoming);
     if let Some(schema) = &served.schema {
         unknown.extend(
             schema
-                .prune(&mut incoming)
+                .prune(incoming)
                 .into_iter()
                 .map(|p| p.trim_start_matches('.').to_string()),
         );
     }
-    let mut warnings = Vec::new();
     match req.validation {
         FieldValidation::Strict if !unknown.is_empty() || !req.duplicates.is_empty() => {
-            return Err(if req.op == Op::Patch {
+            Err(if req.op == Op::Patch {
                 ext::strict_patch_error(&sent, &unknown)
             } else {
+                let kind = &served.kind;
                 ext::strict_decoding_error(&kind.kind, &kind.version, req.duplicates, &unknown)
-            });
+            })
         }
-        FieldValidation::Warn => {
-            warnings.extend(unknown.iter().map(|u| ext::unknown_field_warning(u)))
-        }
-        _ => {}
+        FieldValidation::Warn => Ok(unknown
+            .iter()
+            .map(|u| ext::unknown_field_warning(u))
+            .collect()),
+        _ => Ok(Vec::new()),
     }
-    // Namespace in the body must match the URL.
-    let body_ns = meta_str(&incoming, "namespace").to_string();
+}
+
+/// The namespace a write goes to: the URL's, which the body may repeat but not contradict.
+fn target_namespace(req: &WriteReq, incoming: &Value) -> Result<String, ApiError> {
+    let kind = &req.served.kind;
+    let body_ns = meta_str(incoming, "namespace").to_string();
     if kind.namespaced
         && let Some(ns) = req.namespace
         && !body_ns.is_empty()
@@ -218,256 +274,326 @@ pub fn commit(
             "the namespace of the provided object does not match the namespace sent on the request",
         ));
     }
-    let namespace = if kind.namespaced {
+    Ok(if kind.namespaced {
         req.namespace.map(String::from).unwrap_or(body_ns)
     } else {
         String::new()
-    };
-    if let Some(url_name) = req.name {
-        let body_name = meta_str(&incoming, "name");
-        if !body_name.is_empty() && body_name != url_name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({url_name})"
-            )));
-        }
+    })
+}
+
+/// Admit: what the server changes before validating — the metadata it owns on a create (and
+/// the namespace lifecycle check), what an update may not change (the resourceVersion
+/// precondition, status behind its subresource, identity, finalizers of a deleted object),
+/// then defaulting.
+fn admit(
+    state: &State,
+    req: &WriteReq,
+    old: Option<&Value>,
+    pending: &mut Pending,
+) -> Result<(), ApiError> {
+    match old {
+        None => prepare_create(state, req, pending)?,
+        Some(old) => prepare_update(req, old, pending)?,
     }
-    let mut new = match served.view {
-        View::EventsV1 => kinds::event_from_v1(&incoming),
-        View::Plain => incoming.clone(),
-    };
-    let time = now();
-    let created = old.is_none();
-    match &old {
-        None => {
-            if kind.namespaced {
-                check_namespace(state, served, &namespace, meta_str(&new, "name"))?;
-            }
-            let meta = new["metadata"]
-                .as_object_mut()
-                .expect("metadata is an object");
-            let name = meta
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let name = if let Some(url) = req.name {
-                url.to_string()
-            } else if name.is_empty() {
-                match meta.get("generateName").and_then(Value::as_str) {
-                    Some(prefix) if !prefix.is_empty() => format!("{prefix}{}", random_suffix()),
-                    _ => String::new(),
-                }
-            } else {
-                name
-            };
-            if !name.is_empty() {
-                meta.insert("name".into(), json!(name));
-            }
-            if kind.namespaced {
-                meta.insert("namespace".into(), json!(namespace));
-            } else {
-                meta.remove("namespace");
-            }
-            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-            meta.insert("creationTimestamp".into(), json!(time));
-            for k in [
-                "resourceVersion",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "selfLink",
-            ] {
-                meta.remove(k);
-            }
-            if served.has_generation {
-                meta.insert("generation".into(), json!(1));
-            } else {
-                meta.remove("generation");
-            }
-            if kind.status_subresource
-                && let Some(o) = new.as_object_mut()
-            {
-                o.remove("status");
-            }
-        }
-        Some(old) => {
-            let sent_rv = meta_str(&incoming, "resourceVersion").to_string();
-            let old_rv = meta_str(old, "resourceVersion");
-            if sent_rv.is_empty() {
-                if req.op == Op::Update && !served.unconditional_update {
-                    return Err(ApiError::invalid(
-                        &kind.group_resource(),
-                        req.name.unwrap_or(""),
-                        &kind.group,
-                        &kind.plural,
-                        vec![Cause::invalid(
-                            "metadata.resourceVersion",
-                            &json!(0),
-                            "must be specified for an update",
-                        )],
-                    ));
-                }
-            } else if sent_rv != old_rv {
-                return Err(ApiError::conflict(
-                    &kind.group,
-                    &kind.plural,
-                    req.name.unwrap_or(""),
-                ));
-            }
-            if req.subresource == Some("status") {
-                // Only status changes through /status.
-                let status = new.get("status").cloned();
-                let mut merged = (**old).clone();
-                match status {
-                    Some(s) => merged["status"] = s,
-                    None => {
-                        merged.as_object_mut().map(|o| o.remove("status"));
-                    }
-                }
-                if req.applied {
-                    merged["metadata"]["managedFields"] = new
-                        .pointer("/metadata/managedFields")
-                        .cloned()
-                        .unwrap_or(json!([]));
-                }
-                new = merged;
-            } else if kind.status_subresource {
-                match old.get("status") {
-                    Some(s) => new["status"] = s.clone(),
-                    None => {
-                        new.as_object_mut().map(|o| o.remove("status"));
-                    }
-                }
-            }
-            let old_meta = old["metadata"].clone();
-            let meta = new["metadata"]
-                .as_object_mut()
-                .expect("metadata is an object");
-            for k in [
-                "name",
-                "namespace",
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-            ] {
-                match old_meta.get(k) {
-                    Some(v) => meta.insert(k.into(), v.clone()),
-                    None => meta.remove(k),
-                };
-            }
-            meta.insert("resourceVersion".into(), json!(old_rv));
-            if old_meta.get("deletionTimestamp").is_some() {
-                let before: Vec<&Value> = old_meta
-                    .get("finalizers")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().collect())
-                    .unwrap_or_default();
-                let added: Vec<String> = meta
-                    .get("finalizers")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter(|f| !before.contains(f))
-                            .filter_map(Value::as_str)
-                            .map(|s| format!("{s:?}"))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if !added.is_empty() {
-                    return Err(invalid(
-                        served,
-                        req.name.unwrap_or(""),
-                        vec![Cause::forbidden(
-                            "metadata.finalizers",
-                            &format!(
-                                "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
-                                added.join(", ")
-                            ),
-                        )],
-                    ));
-                }
-            }
-        }
-    }
+    let served = req.served;
+    let new = &mut pending.object;
     if let Some(o) = new.as_object_mut() {
         o.insert(
             "apiVersion".into(),
             json!(match served.view {
                 View::EventsV1 => "v1".to_string(),
-                View::Plain => kind.api_version(),
+                View::Plain => served.kind.api_version(),
             }),
         );
-        o.insert("kind".into(), json!(kind.kind));
+        o.insert("kind".into(), json!(served.kind.kind));
     }
-    kinds::normalize(served, &mut new, old.as_deref());
+    default(state, req, new, old);
+    Ok(())
+}
+
+/// The metadata the server sets on a create: name (or one made from generateName), namespace,
+/// uid, creationTimestamp, generation; status goes when it has its own subresource.
+fn prepare_create(state: &State, req: &WriteReq, pending: &mut Pending) -> Result<(), ApiError> {
+    let served = req.served;
+    let kind = &served.kind;
+    let new = &mut pending.object;
+    if kind.namespaced {
+        check_namespace(state, served, &pending.namespace, meta_str(new, "name"))?;
+    }
+    let meta = new["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object");
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let name = if let Some(url) = req.name {
+        url.to_string()
+    } else if name.is_empty() {
+        match meta.get("generateName").and_then(Value::as_str) {
+            Some(prefix) if !prefix.is_empty() => format!("{prefix}{}", random_suffix()),
+            _ => String::new(),
+        }
+    } else {
+        name
+    };
+    if !name.is_empty() {
+        meta.insert("name".into(), json!(name));
+    }
+    if kind.namespaced {
+        meta.insert("namespace".into(), json!(pending.namespace));
+    } else {
+        meta.remove("namespace");
+    }
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(pending.time));
+    for k in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        meta.remove(k);
+    }
+    if served.has_generation {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    if kind.status_subresource
+        && let Some(o) = new.as_object_mut()
+    {
+        o.remove("status");
+    }
+    Ok(())
+}
+
+/// What an update keeps from the stored object, after its resourceVersion precondition.
+fn prepare_update(req: &WriteReq, old: &Value, pending: &mut Pending) -> Result<(), ApiError> {
+    check_precondition(req, old, &pending.sent_rv)?;
+    let new = &mut pending.object;
+    keep_status(req, old, new);
+    let old_meta = &old["metadata"];
+    let meta = new["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object");
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(k) {
+            Some(v) => meta.insert(k.into(), v.clone()),
+            None => meta.remove(k),
+        };
+    }
+    meta.insert(
+        "resourceVersion".into(),
+        json!(meta_str(old, "resourceVersion")),
+    );
+    if old_meta.get("deletionTimestamp").is_some() {
+        refuse_new_finalizers(req, old_meta, meta)?;
+    }
+    Ok(())
+}
+
+/// An update names the resourceVersion it read (unless the kind allows unconditional updates)
+/// and it must still be the stored one.
+fn check_precondition(req: &WriteReq, old: &Value, sent_rv: &str) -> Result<(), ApiError> {
+    let kind = &req.served.kind;
+    if sent_rv.is_empty() {
+        if req.op == Op::Update && !req.served.unconditional_update {
+            return Err(ApiError::invalid(
+                &kind.group_resource(),
+                req.name.unwrap_or(""),
+                &kind.group,
+                &kind.plural,
+                vec![Cause::invalid(
+                    "metadata.resourceVersion",
+                    &json!(0),
+                    "must be specified for an update",
+                )],
+            ));
+        }
+    } else if sent_rv != meta_str(old, "resourceVersion") {
+        return Err(ApiError::conflict(
+            &kind.group,
+            &kind.plural,
+            req.name.unwrap_or(""),
+        ));
+    }
+    Ok(())
+}
+
+/// Status changes only through /status (and a write to /status changes nothing else).
+fn keep_status(req: &WriteReq, old: &Value, new: &mut Value) {
+    if req.subresource == Some("status") {
+        let status = new.get("status").cloned();
+        let mut merged = old.clone();
+        match status {
+            Some(s) => merged["status"] = s,
+            None => {
+                merged.as_object_mut().map(|o| o.remove("status"));
+            }
+        }
+        if req.applied {
+            merged["metadata"]["managedFields"] = new
+                .pointer("/metadata/managedFields")
+                .cloned()
+                .unwrap_or(json!([]));
+        }
+        *new = merged;
+    } else if req.served.kind.status_subresource {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                new.as_object_mut().map(|o| o.remove("status"));
+            }
+        }
+    }
+}
+
+/// An object being deleted may lose finalizers but gain none.
+fn refuse_new_finalizers(
+    req: &WriteReq,
+    old_meta: &Value,
+    meta: &serde_json::Map<String, Value>,
+) -> Result<(), ApiError> {
+    let before: Vec<&Value> = old_meta
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let added: Vec<String> = meta
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|f| !before.contains(f))
+                .filter_map(Value::as_str)
+                .map(|s| format!("{s:?}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if added.is_empty() {
+        return Ok(());
+    }
+    Err(invalid(
+        req.served,
+        req.name.unwrap_or(""),
+        vec![Cause::forbidden(
+            "metadata.finalizers",
+            &format!(
+                "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                added.join(", ")
+            ),
+        )],
+    ))
+}
+
+/// Defaulting: the kind's server-side defaults and normalisation, a Service's cluster IPs,
+/// a custom resource's schema defaults.
+fn default(state: &State, req: &WriteReq, new: &mut Value, old: Option<&Value>) {
+    let served = req.served;
+    kinds::normalize(served, new, old);
     if served.is_service() && req.subresource.is_none() {
         let services = state.store.list(&served.store, None);
-        kinds::service_ips(&mut new, old.as_deref(), |ip| {
+        kinds::service_ips(new, old, |ip| {
             services
                 .iter()
                 .any(|s| s.pointer("/spec/clusterIP").and_then(Value::as_str) == Some(ip))
         });
     }
     if let Some(schema) = &served.schema {
-        schema.apply_defaults(&mut new);
+        schema.apply_defaults(new);
     }
-    let name = meta_str(&new, "name").to_string();
+}
+
+/// Validate: ObjectMeta, the kind's own rules and a custom resource's schema, on the object as
+/// it would be stored; `old` is the stored object on an update. Every cause is reported at
+/// once, in one 422.
+pub fn validate(
+    req: &WriteReq,
+    new: &Value,
+    old: Option<&Value>,
+    namespace: &str,
+) -> Result<(), ApiError> {
+    let served = req.served;
     let mut causes = object_meta(&new["metadata"], served.name_rule);
-    if kind.namespaced && namespace.is_empty() {
+    if served.kind.namespaced && namespace.is_empty() {
         causes.push(Cause::required("metadata.namespace", ""));
     }
-    causes.extend(kinds::validate(
-        served,
-        &present(served, &new),
-        old.as_deref(),
-    ));
-    if let Some(schema) = &served.schema {
-        causes.extend(match (&old, req.subresource) {
-            (None, _) => schema.validate(&new),
-            (Some(old), Some("status")) => schema.validate_status(&new, old),
-            (Some(old), _) => schema.validate_update(&new, old),
-        });
+    causes.extend(kinds::validate(served, &present(served, new), old));
+    causes.extend(custom_resource_causes(req, new, old));
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(served, meta_str(new, "name"), causes))
     }
-    if !causes.is_empty() {
-        return Err(invalid(served, &name, causes));
+}
+
+/// A custom resource against its CRD version's schema: the whole object on create and update,
+/// the status on a write to /status. (This is where the CRD's `x-kubernetes-validations`
+/// rules run, with `old` as `oldSelf` on an update.)
+fn custom_resource_causes(req: &WriteReq, new: &Value, old: Option<&Value>) -> Vec<Cause> {
+    let Some(schema) = &req.served.schema else {
+        return Vec::new();
+    };
+    match (old, req.subresource) {
+        (None, _) => schema.validate(new),
+        (Some(old), Some("status")) => schema.validate_status(new, old),
+        (Some(old), _) => schema.validate_update(new, old),
     }
-    if let Some(old) = &old
-        && served.has_generation
-        && (spec_part(old) != spec_part(&new)
-            || (served.annotations_bump_generation
-                && old.pointer("/metadata/annotations") != new.pointer("/metadata/annotations")))
-    {
-        let g = old
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        new["metadata"]["generation"] = json!(g + 1);
+}
+
+/// Store: the registry's last steps — generation, managedFields, a write that changes nothing
+/// answered with the stored object, existence, the removal of a deleted object whose last
+/// finalizer went, dry run — then the write itself, which notifies the open watches.
+fn store(
+    state: &mut State,
+    req: &WriteReq,
+    old: Option<Arc<Value>>,
+    pending: Pending,
+) -> Result<WriteOutcome, ApiError> {
+    let served = req.served;
+    let kind = &served.kind;
+    let Pending {
+        object: mut new,
+        namespace,
+        time,
+        warnings,
+        ..
+    } = pending;
+    if let Some(old) = &old {
+        bump_generation(served, old, &mut new);
     }
     if !req.applied {
-        ext::record_update(
-            kind,
-            old.as_deref(),
-            &mut new,
-            req.manager,
-            req.subresource,
-            &time,
-        );
+        let (manager, subresource) = (req.manager, req.subresource);
+        ext::record_update(kind, old.as_deref(), &mut new, manager, subresource, &time);
     }
     if let Some(old) = &old
         && strip_meta(old) == strip_meta(&new)
     {
+        let object = present(served, old);
         return Ok(WriteOutcome {
-            object: present(served, old),
+            object,
             created: false,
             warnings,
         });
     }
+    let created = old.is_none();
+    let name = meta_str(&new, "name").to_string();
     let key = key_of(served, Some(&namespace), &name);
-    if !created && state.store.get(&served.store, &key).is_none() {
+    let exists = state.store.get(&served.store, &key).is_some();
+    if !created && !exists {
         return Err(ApiError::not_found(&kind.group, &kind.plural, &name));
     }
-    if created && state.store.get(&served.store, &key).is_some() {
+    if created && exists {
         return Err(ApiError::already_exists(&kind.group, &kind.plural, &name));
     }
     let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
@@ -478,14 +604,9 @@ pub fn commit(
     if finalized && let Some(m) = new["metadata"].as_object_mut() {
         m.remove("finalizers");
     }
-    if req.dry_run {
-        return Ok(WriteOutcome {
-            object: present(served, &new),
-            created,
-            warnings,
-        });
-    }
-    let object = if finalized {
+    let object = if req.dry_run {
+        present(served, &new)
+    } else if finalized {
         state.store.remove(&served.store, &key);
         present(served, &new)
     } else {
@@ -496,6 +617,70 @@ pub fn commit(
         created,
         warnings,
     })
+}
+
+/// `metadata.generation` moves when anything but metadata and status changes (or, for some
+/// kinds, the annotations).
+fn bump_generation(served: &Served, old: &Value, new: &mut Value) {
+    let changed = spec_part(old) != spec_part(new)
+        || (served.annotations_bump_generation
+            && old.pointer("/metadata/annotations") != new.pointer("/metadata/annotations"));
+    if served.has_generation && changed {
+        let g = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        new["metadata"]["generation"] = json!(g + 1);
+    }
+}
+
+/// Notify: after a committed write (not a dry run), the CRD bookkeeping and waking the
+/// background controllers. (Open watches heard of the write from the store.)
+pub fn notify(shared: &Shared, state: &mut State, served: &Served) {
+    if served.is_crd_kind() {
+        establish_crds(state);
+        state.rebuild_registry();
+    }
+    shared.controllers.notify_one();
+}
+
+/// Writes the Established/NamesAccepted status of every CRD that lacks it, as the
+/// apiextensions controllers do right after creation.
+pub fn establish_crds(state: &mut State) {
+    let store = "apiextensions.k8s.io/customresourcedefinitions";
+    let Some(served) = state
+        .registry
+        .kinds
+        .iter()
+        .find(|s| s.is_crd_kind())
+        .cloned()
+    else {
+        return;
+    };
+    for (key, crd) in state.store.entries(store, None) {
+        if crd
+            .pointer("/status/conditions")
+            .is_some_and(Value::is_array)
+            || crd.pointer("/metadata/deletionTimestamp").is_some()
+        {
+            continue;
+        }
+        if crate::registry::crd_kinds(&crd).is_err() {
+            continue;
+        }
+        let time = now();
+        let mut updated = (*crd).clone();
+        updated["status"] = kinds::crd_established_status(&crd, &time);
+        ext::record_update(
+            &served.kind,
+            Some(&crd),
+            &mut updated,
+            "kube-apiserver",
+            Some("status"),
+            &time,
+        );
+        state.store.put(store, key, updated);
+    }
 }
 
 /// How a DELETE asks dependents to be handled.
