@@ -11,6 +11,7 @@
 //!    server's ratcheting of unchanged fields) or [`Schema::validate_status`] (status
 //!    subresource writes); a non-empty result is a 422 with [`invalid_message`].
 
+pub mod cel;
 mod defaults;
 mod formats;
 mod gofmt;
