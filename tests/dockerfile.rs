@@ -2,9 +2,6 @@
 //! its structure is read off the instructions, and `cargo tree` proves that the build it runs leaves the
 //! emulators out of the binary.
 
-#[path = "support/pytools.rs"]
-mod pytools;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -74,7 +71,7 @@ fn dockerfile() -> Vec<Instruction> {
 
 #[test]
 fn hadolint_finds_nothing() {
-    let tools = pytools::pytools();
+    let tools = test_support::pytools::pytools();
     let out = Command::new(&tools.hadolint)
         .current_dir(repo())
         .args(["--no-color", "--config", ".hadolint.yaml", "Dockerfile"])

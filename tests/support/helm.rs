@@ -1,5 +1,5 @@
 //! The Helm chart as the tests see it: rendered, linted and validated by the real Helm library and
-//! kubernetes-validate (through `helm_tool.py` in the venv of `pytools.rs`).
+//! kubernetes-validate (through `helm_tool.py` in the venv of `test_support::pytools`).
 //!
 //! Include it in a test crate with `#[path = "support/helm.rs"] mod helm;`, then e.g.
 //! `helm::render(&helm::Release::new("ops").set(json!({"watchNamespace": "team-a"})))?` gives the rendered
@@ -8,15 +8,12 @@
 
 #![allow(dead_code)] // each test crate that includes this file uses a different part of it
 
-#[path = "pytools.rs"]
-mod pytools;
-
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub use pytools::pytools;
+use test_support::pytools::pytools;
 
 /// The Kubernetes version the chart is checked against.
 pub const KUBE_VERSION: &str = "1.33.0";
