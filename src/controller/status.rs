@@ -11,8 +11,11 @@ use kube::runtime::events::{Event, EventType};
 
 use super::Context;
 use crate::crd::{
-    CONDITION_READY, Condition, ConditionStatus, FIELD_MANAGER, find_condition, set_condition,
+    CONDITION_DELIVERED, CONDITION_READY, Condition, ConditionStatus, DeliveryStatus,
+    FIELD_MANAGER, PeeringAcceptorStatus, PeeringDialerStatus, find_condition, reason,
+    set_condition,
 };
+use crate::telemetry::metrics::ResourceReport;
 
 /// The `Ready` condition to put in a status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,8 +73,36 @@ pub fn parse_time(raw: &str) -> Option<Time> {
     raw.parse().ok().map(Time)
 }
 
-/// Writes the status computed by one pass and, when the resource newly becomes not ready (or
-/// not ready for a new reason), publishes a Warning Event saying why.
+/// What the metrics and the Events read from a kind's status.
+pub trait ReportedStatus {
+    /// The Consul peering's state, as `status.state` shows it.
+    fn peering_state(&self) -> Option<&str>;
+    /// The delivery targets (acceptors only).
+    fn delivery(&self) -> &[DeliveryStatus] {
+        &[]
+    }
+}
+
+impl ReportedStatus for PeeringAcceptorStatus {
+    fn peering_state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
+    fn delivery(&self) -> &[DeliveryStatus] {
+        &self.delivery
+    }
+}
+
+impl ReportedStatus for PeeringDialerStatus {
+    fn peering_state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+}
+
+/// Writes the status computed by one pass, updates the resource's metrics, and tells what
+/// changed through Events: a Warning when it newly becomes not ready (or not ready for a new
+/// reason), a Normal Event when it becomes ready again, and one per delivery target that
+/// received the token or started failing.
 pub async fn report<K, S>(
     ctx: &Context,
     obj: &K,
@@ -85,7 +116,7 @@ where
         + Clone
         + DeserializeOwned
         + std::fmt::Debug,
-    S: Serialize + PartialEq,
+    S: Serialize + PartialEq + ReportedStatus,
 {
     let api: Api<K> = ctx.api(&obj.namespace().unwrap_or_default());
     write_if_changed(&api, obj, current, desired).await?;
@@ -93,6 +124,7 @@ where
     let newly_failing = !readiness.ready
         && previous
             .is_none_or(|c| c.status == ConditionStatus::True || c.reason != readiness.reason);
+    observe(ctx, obj, desired, readiness, newly_failing);
     if newly_failing {
         publish(
             ctx,
@@ -103,7 +135,96 @@ where
         )
         .await;
     }
+    // A resource that was not ready (or ready for another reason) and now is: say so, so
+    // that `kubectl describe` ends with the recovery rather than the last failure.
+    if let Some(previous) = previous.filter(|c| {
+        readiness.ready && (c.status != ConditionStatus::True || c.reason != readiness.reason)
+    }) {
+        let note = format!("{} (was {})", readiness.message, previous.reason);
+        publish(ctx, obj, EventType::Normal, readiness.reason, note).await;
+    }
+    let before = current.map(|s| s.delivery()).unwrap_or_default();
+    for (type_, reason, note) in delivery_changes(before, desired.delivery()) {
+        publish(ctx, obj, type_, reason, note).await;
+    }
     Ok(())
+}
+
+/// The resource's series: its state, readiness and delivery targets; a dialer's newly refused
+/// token is counted once.
+fn observe<K: Resource<DynamicType = ()>, S: ReportedStatus>(
+    ctx: &Context,
+    obj: &K,
+    desired: &S,
+    readiness: &Readiness,
+    newly_failing: bool,
+) {
+    let kind = K::kind(&()).into_owned();
+    let namespace = obj.meta().namespace.clone().unwrap_or_default();
+    let name = obj.meta().name.clone().unwrap_or_default();
+    if newly_failing && readiness.reason == reason::TOKEN_REJECTED {
+        ctx.metrics.dialer_token_rejected(&namespace, &name);
+    }
+    let delivery = desired
+        .delivery()
+        .iter()
+        .map(|d| (delivery_target(d), !delivered(d)))
+        .collect();
+    ctx.metrics.resource_observed(ResourceReport {
+        kind,
+        namespace,
+        name,
+        state: desired.peering_state().map(str::to_owned),
+        ready: readiness.ready,
+        reason: readiness.reason,
+        delivery,
+    });
+}
+
+fn delivery_target(d: &DeliveryStatus) -> String {
+    format!(
+        "{}/{}/{}",
+        d.kubeconfig_secret_name, d.namespace, d.secret_name
+    )
+}
+
+fn delivered(d: &DeliveryStatus) -> bool {
+    find_condition(&d.conditions, CONDITION_DELIVERED)
+        .is_some_and(|c| c.status == ConditionStatus::True)
+}
+
+/// Events for delivery targets whose `Delivered` condition changed: the token reached a target
+/// (a new one, or a new token), or delivering to it newly failed (or failed for a new reason).
+fn delivery_changes(
+    before: &[DeliveryStatus],
+    after: &[DeliveryStatus],
+) -> Vec<(EventType, &'static str, String)> {
+    let mut events = Vec::new();
+    for target in after {
+        let Some(now) = find_condition(&target.conditions, CONDITION_DELIVERED) else {
+            continue;
+        };
+        let was = before.iter().find(|b| b.id() == target.id());
+        let was_condition = was.and_then(|b| find_condition(&b.conditions, CONDITION_DELIVERED));
+        let where_to = format!(
+            "Secret {} in namespace {} of the cluster in kubeconfig Secret {}",
+            target.secret_name, target.namespace, target.kubeconfig_secret_name
+        );
+        if now.status == ConditionStatus::True {
+            let new_token = was.is_none_or(|b| b.token_fingerprint != target.token_fingerprint);
+            if new_token || was_condition.is_none_or(|c| c.status != ConditionStatus::True) {
+                let fingerprint = target.token_fingerprint.as_deref().unwrap_or("unknown");
+                let note = format!("Delivered the token to {where_to} (fingerprint {fingerprint})");
+                events.push((EventType::Normal, "TokenDelivered", note));
+            }
+        } else if was_condition
+            .is_none_or(|c| c.status == ConditionStatus::True || c.reason != now.reason)
+        {
+            let note = format!("Delivering the token to {where_to} failed: {}", now.message);
+            events.push((EventType::Warning, "DeliveryFailed", note));
+        }
+    }
+    events
 }
 
 /// Publishes a Kubernetes Event about `obj`; a failure to publish is only logged.
