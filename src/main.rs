@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use consul_peering_operator::telemetry::logging;
 use consul_peering_operator::{cli, crd};
 
 #[derive(Parser)]
@@ -74,12 +76,7 @@ fn main() -> ExitCode {
 /// Logs go to stderr only when RUST_LOG asks for them, so that by default the output is exactly
 /// Consul's.
 fn generate_token_command(args: &cli::generate_token::GenerateTokenArgs) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init_with_default(logging::LogFormat::Text, "off");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -107,7 +104,10 @@ fn block_on(command: impl std::future::Future<Output = anyhow::Result<()>>) -> E
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(command) {
+    let result = runtime.block_on(command);
+    // Tasks still running (a watch, a long-poll, a blocking DNS lookup) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("Error: {err:#}");

@@ -3,6 +3,7 @@
 //! error policy.
 
 pub mod acceptor;
+mod caches;
 pub mod delivery;
 pub mod dialer;
 pub mod error;
@@ -248,7 +249,8 @@ where
     }
 }
 
-/// Runs both controllers until `shutdown` completes; in-flight reconciles finish first.
+/// Runs both controllers until `shutdown` completes; in-flight reconciles finish first (the
+/// caller bounds how long), and a controller whose cache has not synced yet ends at once.
 pub async fn run(
     ctx: Arc<Context>,
     config: Config,
@@ -282,7 +284,9 @@ pub async fn run(
             error_policy,
             ctx.clone(),
         )
-        .for_each(|_| futures::future::ready(()));
+        .for_each(caches::note_watch_errors(health.clone()));
+    let acceptors =
+        caches::ends_unsynced_at_shutdown(acceptors, acceptor_store.clone(), shutdown.clone());
 
     let dialers = Controller::new(
         scoped_api::<PeeringDialer>(&ctx.kube, namespace),
@@ -301,21 +305,21 @@ pub async fn run(
             dialer_store.clone(),
             triggers::peer_of,
         ))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(
             |obj, ctx| instrumented("dialer", obj, ctx, dialer::reconcile),
             error_policy,
             ctx.clone(),
         )
-        .for_each(|_| futures::future::ready(()));
+        .for_each(caches::note_watch_errors(health.clone()));
+    let dialers = caches::ends_unsynced_at_shutdown(dialers, dialer_store.clone(), shutdown);
 
     let synced = async move {
         let (a, d) = futures::join!(
-            acceptor_store.wait_until_ready(),
-            dialer_store.wait_until_ready()
+            caches::track_sync(health.clone(), "PeeringAcceptor", acceptor_store),
+            caches::track_sync(health, "PeeringDialer", dialer_store)
         );
-        if a.is_ok() && d.is_ok() {
-            health.set_caches_synced(true);
+        if a && d {
             tracing::info!("caches synced; reconciling");
         }
     };

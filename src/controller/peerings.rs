@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::plan::{PeeringFacts, PeeringView};
 use crate::consul;
@@ -223,6 +224,15 @@ pub struct ConsulPeerings {
     wait: Duration,
     partitions: Mutex<HashMap<String, Arc<PartitionWatch>>>,
     changes: broadcast::Sender<PeeringChange>,
+    /// Cancelled on drop: ends the watchers at once, even in the middle of a long-poll or a
+    /// backoff.
+    dropped: CancellationToken,
+}
+
+impl Drop for ConsulPeerings {
+    fn drop(&mut self) {
+        self.dropped.cancel();
+    }
 }
 
 impl ConsulPeerings {
@@ -239,6 +249,7 @@ impl ConsulPeerings {
             wait,
             partitions: Mutex::new(HashMap::new()),
             changes,
+            dropped: CancellationToken::new(),
         })
     }
 
@@ -284,7 +295,13 @@ impl ConsulPeerings {
         let this = Arc::downgrade(self);
         let partition = partition.to_owned();
         let task_watch = watch.clone();
-        tokio::spawn(async move { watch_partition(this, partition, task_watch).await });
+        let dropped = self.dropped.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = dropped.cancelled() => {}
+                () = watch_partition(this, partition, task_watch) => {}
+            }
+        });
         watch
     }
 
@@ -301,7 +318,8 @@ impl ConsulPeerings {
     }
 }
 
-/// The long-poll loop of one partition. Ends when the operator drops its `ConsulPeerings`.
+/// The long-poll loop of one partition. Ends when the operator drops its `ConsulPeerings`
+/// (at once: its spawner cancels this future then).
 async fn watch_partition(
     peerings: std::sync::Weak<ConsulPeerings>,
     partition: String,
@@ -364,6 +382,7 @@ async fn watch_partition(
                 failures += 1;
                 let (reason, message) = (error.reason(), error.to_string());
                 tracing::warn!(partition, %message, "listing Consul peerings failed");
+                this.metrics.watch_restarted("consul_peerings");
                 mark_unavailable(&this, &watch, &partition, reason, message, failures);
                 drop(this);
                 tokio::time::sleep(super::error::backoff(failures).min(Duration::from_secs(30)))
@@ -372,6 +391,7 @@ async fn watch_partition(
             Err(_elapsed) => {
                 failures += 1;
                 let message = "Consul did not answer the peering list in time".to_string();
+                this.metrics.watch_restarted("consul_peerings");
                 mark_unavailable(
                     &this,
                     &watch,
