@@ -19,8 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{self, Action};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -133,6 +134,8 @@ impl Context {
             controller: "consul-peering-operator".into(),
             instance: config.instance.clone(),
         };
+        // A standby says so until it leads (`run` sets it).
+        metrics.set_leader(config.instance.as_deref().unwrap_or_default(), false);
         Arc::new(Context {
             recorder: Recorder::new(kube.clone(), reporter),
             peerings: ConsulPeerings::new(consul.clone(), metrics.clone(), config.consul_wait),
@@ -224,17 +227,40 @@ where
     F: Future<Output = Result<Action, Error>>,
 {
     let key = resource_key(&*obj);
+    // A deleting resource whose reconcile succeeds is gone (its finalizer was removed).
+    let gone = obj
+        .meta()
+        .deletion_timestamp
+        .is_some()
+        .then(|| (obj.namespace().unwrap_or_default(), obj.name_any()));
     let started = Instant::now();
     let result = reconcile(obj, ctx.clone()).await;
     ctx.metrics.reconciled(controller, started.elapsed());
     match &result {
-        Ok(_) => ctx.succeeded(&key),
+        Ok(_) => {
+            ctx.succeeded(&key);
+            if let Some((namespace, name)) = &gone {
+                ctx.metrics.resource_deleted(&K::kind(&()), namespace, name);
+            }
+        }
         Err(e) => {
             ctx.metrics.reconcile_failed(controller, e.reason());
             tracing::warn!(resource = %key, reason = e.reason(), error = %e, "reconcile failed");
         }
     }
     result
+}
+
+/// Counts the failures of a controller's own watch (kube-runtime starts it again with backoff).
+fn count_watch_restarts<K: Resource, E>(
+    metrics: Arc<Metrics>,
+    watch: &'static str,
+) -> impl FnMut(&Result<(ObjectRef<K>, Action), controller::Error<E, watcher::Error>>) {
+    move |result| {
+        if let Err(controller::Error::QueueError(_)) = result {
+            metrics.watch_restarted(watch);
+        }
+    }
 }
 
 /// The API for the watched namespace, or all namespaces.
@@ -258,6 +284,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let namespace = config.namespace.as_deref();
+    let identity = config.instance.clone().unwrap_or_default();
+    ctx.metrics.set_leader(&identity, true);
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
 
     let acceptors = Controller::new(
@@ -284,6 +312,10 @@ pub async fn run(
             error_policy,
             ctx.clone(),
         )
+        .inspect(count_watch_restarts(
+            ctx.metrics.clone(),
+            "peeringacceptors",
+        ))
         .for_each(caches::note_watch_errors(health.clone()));
     let acceptors =
         caches::ends_unsynced_at_shutdown(acceptors, acceptor_store.clone(), shutdown.clone());
@@ -311,6 +343,7 @@ pub async fn run(
             error_policy,
             ctx.clone(),
         )
+        .inspect(count_watch_restarts(ctx.metrics.clone(), "peeringdialers"))
         .for_each(caches::note_watch_errors(health.clone()));
     let dialers = caches::ends_unsynced_at_shutdown(dialers, dialer_store.clone(), shutdown);
 
@@ -324,4 +357,7 @@ pub async fn run(
         }
     };
     futures::join!(acceptors, dialers, synced);
+    // Not reconciling any more: the resources are the next leader's to report.
+    ctx.metrics.set_leader(&identity, false);
+    ctx.metrics.forget_resources();
 }
