@@ -383,7 +383,6 @@ async fn watch_partition(
                 let (reason, message) = (error.reason(), error.to_string());
                 tracing::warn!(partition, %message, "listing Consul peerings failed");
                 this.metrics.watch_restarted("consul_peerings");
-                this.metrics.watch_restarted("consul_peerings");
                 mark_unavailable(&this, &watch, &partition, reason, message, failures);
                 drop(this);
                 tokio::time::sleep(super::error::backoff(failures).min(Duration::from_secs(30)))
@@ -392,7 +391,6 @@ async fn watch_partition(
             Err(_elapsed) => {
                 failures += 1;
                 let message = "Consul did not answer the peering list in time".to_string();
-                this.metrics.watch_restarted("consul_peerings");
                 this.metrics.watch_restarted("consul_peerings");
                 mark_unavailable(
                     &this,
