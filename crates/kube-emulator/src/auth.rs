@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::service_account_tokens::IssuedToken;
 use crate::status::{ApiError, Details};
 
 /// One allow rule; `"*"` matches anything, an empty `namespaces` list means every namespace
@@ -122,6 +123,8 @@ pub struct Attributes<'a> {
 #[derive(Default)]
 pub struct Auth {
     tokens: HashMap<String, User>,
+    /// ServiceAccount tokens from TokenRequests (checked against the stored objects on use).
+    issued: HashMap<String, IssuedToken>,
 }
 
 impl Auth {
@@ -131,6 +134,14 @@ impl Auth {
 
     pub fn user(&self, token: &str) -> Option<&User> {
         self.tokens.get(token)
+    }
+
+    pub fn issue(&mut self, token: String, issued: IssuedToken) {
+        self.issued.insert(token, issued);
+    }
+
+    pub fn issued(&self, token: &str) -> Option<IssuedToken> {
+        self.issued.get(token).cloned()
     }
 }
 

@@ -16,6 +16,7 @@ use crate::ext;
 use crate::faults::RequestKey;
 use crate::rbac;
 use crate::request::{self, Query, ResourcePath, Route, Wanted};
+use crate::service_account_tokens;
 use crate::state::Shared;
 use crate::status::{ApiError, Details};
 use crate::watch;
@@ -103,13 +104,16 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<User, ApiError> 
         })
         .map(str::trim);
     match token {
-        Some(t) => shared
-            .auth
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .user(t)
-            .cloned()
-            .ok_or_else(ApiError::unauthorized),
+        Some(t) => {
+            let user = shared
+                .auth
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .user(t)
+                .cloned();
+            user.or_else(|| service_account_tokens::authenticate(shared, t))
+                .ok_or_else(ApiError::unauthorized)
+        }
         None if shared.anonymous_auth => Ok(User::anonymous()),
         None => Err(ApiError::unauthorized()),
     }
@@ -153,8 +157,10 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
         return error_response(&ApiError::page_not_found());
     }
     if let Some(sub) = &p.subresource {
+        let core = |plural: &str| kind.group.is_empty() && kind.plural == plural;
         let known = (sub == "status" && kind.status_subresource)
-            || (sub == "finalize" && kind.group.is_empty() && kind.plural == "namespaces");
+            || (sub == "finalize" && core("namespaces"))
+            || (sub == "token" && core("serviceaccounts"));
         if !known {
             return error_response(
                 &ApiError::new(
@@ -170,6 +176,7 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
         (&Method::GET, true, _) => "get",
         (&Method::GET, false, _) if r.query.flag("watch") => "watch",
         (&Method::GET, false, _) => "list",
+        (&Method::POST, true, true) if is_token_request(p) => "create",
         (&Method::POST, _, true) => {
             return error_response(&ApiError::method_not_allowed(
                 "create",
@@ -295,6 +302,7 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
                 Err(e) => error_response(&e),
             };
         }
+        "create" if is_token_request(p) => service_account_tokens::create(shared, &call),
         "create" => api::create(shared, &call),
         "update" => api::update(shared, &call),
         "patch" => api::patch(shared, &call),
@@ -305,6 +313,11 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
         Ok(answer) => answer_response(answer, &wanted),
         Err(e) => error_response(&e),
     }
+}
+
+/// `POST .../serviceaccounts/<name>/token`.
+fn is_token_request(p: &ResourcePath) -> bool {
+    p.group.is_empty() && p.plural == "serviceaccounts" && p.subresource.as_deref() == Some("token")
 }
 
 fn answer_response(answer: Answer, wanted: &Wanted) -> Response {
@@ -356,6 +369,9 @@ pub fn error_response(e: &ApiError) -> Response {
         .header(header::CACHE_CONTROL, "no-cache, private");
     if let Some(r) = e.retry_after {
         builder = builder.header(header::RETRY_AFTER, r.to_string());
+    }
+    for w in &e.warnings {
+        builder = builder.header("warning", w);
     }
     builder.body(Body::from(e.body())).unwrap_or_default()
 }

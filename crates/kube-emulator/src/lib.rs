@@ -25,6 +25,7 @@ mod registry;
 mod request;
 mod selectors;
 mod server;
+mod service_account_tokens;
 mod state;
 pub mod status;
 mod store;

@@ -507,6 +507,31 @@ static LEASE: Message = Message {
     fields: &[METADATA, field(2, "spec", Kind::Msg(&LEASE_SPEC))],
 };
 
+static BOUND_OBJECT_REFERENCE: Message = Message {
+    name: "BoundObjectReference",
+    fields: &[
+        field(1, "kind", Kind::Str),
+        field(2, "apiVersion", Kind::Str),
+        field(3, "name", Kind::Str),
+        field(4, "uid", Kind::Str),
+    ],
+};
+
+static TOKEN_REQUEST_SPEC: Message = Message {
+    name: "TokenRequestSpec",
+    fields: &[
+        field(1, "audiences", Kind::RepStr),
+        field(3, "boundObjectRef", Kind::Msg(&BOUND_OBJECT_REFERENCE)),
+        field(4, "expirationSeconds", Kind::OptInt),
+    ],
+};
+
+/// authentication.k8s.io/v1 TokenRequest, the body of `serviceaccounts/<name>/token`.
+static TOKEN_REQUEST: Message = Message {
+    name: "TokenRequest",
+    fields: &[METADATA, field(2, "spec", Kind::Msg(&TOKEN_REQUEST_SPEC))],
+};
+
 fn kind_message(group: &str, version: &str, kind: &str) -> Option<&'static Message> {
     match (group, version, kind) {
         ("", "v1", "Secret") => Some(&SECRET),
@@ -516,6 +541,7 @@ fn kind_message(group: &str, version: &str, kind: &str) -> Option<&'static Messa
         ("", "v1", "Event") => Some(&EVENT),
         ("events.k8s.io", "v1", "Event") => Some(&EVENTS_V1_EVENT),
         ("coordination.k8s.io", "v1", "Lease") => Some(&LEASE),
+        ("authentication.k8s.io", "v1", "TokenRequest") => Some(&TOKEN_REQUEST),
         _ => None,
     }
 }
