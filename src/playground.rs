@@ -18,7 +18,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::consul::ConsulConfig;
+use crate::consul::{ConsulConfig, PeeringState};
 use crate::controller::ConsulClients;
 use crate::crd::{
     CONDITION_DELIVERED, CONDITION_READY, ConditionStatus, DEFAULT_KUBECONFIG_KEY, FIELD_MANAGER,
@@ -350,7 +350,9 @@ async fn show_main_job(playground: &Playground) -> anyhow::Result<()> {
     let dialer = wait_for(
         &dc2.kube.client(),
         &dialer.name_any(),
-        |d: &PeeringDialer| d.status.as_ref().and_then(|s| s.state.as_deref()) == Some("ACTIVE"),
+        |d: &PeeringDialer| {
+            d.status.as_ref().and_then(|s| s.consul_state()) == Some(PeeringState::Active)
+        },
     )
     .await?;
     println!(
@@ -363,7 +365,7 @@ async fn show_main_job(playground: &Playground) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let acceptor = wait_for(&dc1, &acceptor.name_any(), |a: &PeeringAcceptor| {
-        a.status.as_ref().and_then(|s| s.state.as_deref()) == Some("ACTIVE")
+        a.status.as_ref().and_then(|s| s.consul_state()) == Some(PeeringState::Active)
     })
     .await?;
     println!(

@@ -64,6 +64,17 @@ pub enum PeeringState {
 }
 
 impl PeeringState {
+    /// Every state Consul defines (`Other` aside), e.g. for a metric that reports each one.
+    pub const KNOWN: [PeeringState; 7] = [
+        Self::Pending,
+        Self::Establishing,
+        Self::Active,
+        Self::Failing,
+        Self::Deleting,
+        Self::Terminated,
+        Self::Undefined,
+    ];
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::Undefined => "UNDEFINED",

@@ -21,7 +21,7 @@ use super::plan::{AcceptorDesired, AcceptorPlan, Cause, plan_acceptor};
 use super::status::{Readiness, parse_time, publish, report, with_ready, write_if_changed};
 use super::token_secret::{self, TokenRecord};
 use super::{Context, delivery, status};
-use crate::consul;
+use crate::consul::{self, PeeringState};
 use crate::crd::{
     DeliveryStatus, FIELD_MANAGER, FINALIZER, Peered, PeeringAcceptor, PeeringAcceptorStatus,
     SecretOwner, StatusSecretRef, reason, token_fingerprint,
@@ -346,17 +346,17 @@ fn readiness(acceptor: &PeeringAcceptor, observed: &Observed) -> Readiness {
         return Readiness::not_ready(reason::CONSUL_UNAVAILABLE, "no token has been issued yet");
     };
     let secret = &acceptor.spec.peer.secret.name;
-    match observed.peering.as_ref().map(|p| p.state.as_str()) {
-        Some("ACTIVE") => {
+    match observed.peering.as_ref().map(|p| &p.state) {
+        Some(PeeringState::Active) => {
             Readiness::ready(reason::ACTIVE, format!("the peering {peer:?} is active"))
         }
-        Some("FAILING") => Readiness::not_ready(
+        Some(PeeringState::Failing) => Readiness::not_ready(
             reason::PEERING_FAILING,
             format!(
                 "Consul reports the peering {peer:?} as failing: its stream to the peer is down"
             ),
         ),
-        Some("TERMINATED") => Readiness::not_ready(
+        Some(PeeringState::Terminated) => Readiness::not_ready(
             reason::PEERING_TERMINATED,
             format!(
                 "the peer deleted its side of the peering {peer:?}; raise the consulpeering.io/peering-version \
@@ -396,7 +396,7 @@ fn status_of(
         state: observed
             .peering
             .as_ref()
-            .map(|p| p.state.clone())
+            .map(|p| p.state.to_string())
             .or(if record.is_some() {
                 None
             } else {

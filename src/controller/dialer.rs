@@ -24,7 +24,7 @@ use super::peerings::{
 use super::plan::{DialerDesired, DialerPlan, WaitReason, plan_dialer};
 use super::status::{Readiness, now, parse_time, publish, report, with_ready};
 use super::{Context, resource_key};
-use crate::consul::{self, PeeringToken};
+use crate::consul::{self, PeeringState, PeeringToken};
 use crate::crd::{
     FINALIZER, Peered, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
     token_fingerprint,
@@ -47,8 +47,16 @@ pub async fn reconcile(dialer: Arc<PeeringDialer>, ctx: Arc<Context>) -> Result<
 struct Observed {
     secret_resource_version: Option<String>,
     peering: Option<KnownPeering>,
-    waiting: Option<WaitReason>,
-    waiting_for_deletion: bool,
+    waiting: Option<Waiting>,
+}
+
+/// Why a pass left the peering alone (one reason at a time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// Consul is deleting the peering; establish again once it is gone.
+    ForDeletion,
+    /// The accepting side deleted the peering; only a new token brings it back.
+    PeerTerminated,
 }
 
 async fn apply(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error> {
@@ -148,9 +156,9 @@ async fn sync(
             if observed
                 .peering
                 .as_ref()
-                .is_some_and(|p| p.state == "TERMINATED") =>
+                .is_some_and(|p| p.state == PeeringState::Terminated) =>
         {
-            observed.waiting = Some(WaitReason::PeeringTerminated);
+            observed.waiting = Some(Waiting::PeerTerminated);
             return Ok(Action::await_change());
         }
         Err(e) => return Err(e),
@@ -181,7 +189,7 @@ async fn sync(
     ) {
         DialerPlan::UpToDate => Ok(Action::await_change()),
         DialerPlan::WaitForDeletion => {
-            observed.waiting_for_deletion = true;
+            observed.waiting = Some(Waiting::ForDeletion);
             Ok(Action::requeue(Duration::from_secs(5)))
         }
         DialerPlan::AwaitNewToken(WaitReason::TokenRejected) => Err(Error::TokenRejected(format!(
@@ -189,8 +197,8 @@ async fn sync(
              used already or a newer one was generated; waiting for a new token in the Secret",
             secret.name
         ))),
-        DialerPlan::AwaitNewToken(reason) => {
-            observed.waiting = Some(reason);
+        DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated) => {
+            observed.waiting = Some(Waiting::PeerTerminated);
             Ok(Action::await_change())
         }
         DialerPlan::Establish(cause) => {
@@ -243,7 +251,7 @@ async fn sync(
 
 fn readiness(dialer: &PeeringDialer, observed: &Observed) -> Readiness {
     let peer = dialer.peer_name();
-    if observed.waiting_for_deletion {
+    if observed.waiting == Some(Waiting::ForDeletion) {
         return Readiness::not_ready(
             reason::PEERING_DELETING,
             format!(
@@ -251,7 +259,7 @@ fn readiness(dialer: &PeeringDialer, observed: &Observed) -> Readiness {
             ),
         );
     }
-    if observed.waiting == Some(WaitReason::PeeringTerminated) {
+    if observed.waiting == Some(Waiting::PeerTerminated) {
         return Readiness::not_ready(
             reason::PEERING_TERMINATED,
             format!(
@@ -260,17 +268,17 @@ fn readiness(dialer: &PeeringDialer, observed: &Observed) -> Readiness {
             ),
         );
     }
-    match observed.peering.as_ref().map(|p| p.state.as_str()) {
-        Some("ACTIVE") => {
+    match observed.peering.as_ref().map(|p| &p.state) {
+        Some(PeeringState::Active) => {
             Readiness::ready(reason::ACTIVE, format!("the peering {peer:?} is active"))
         }
-        Some("FAILING") => Readiness::not_ready(
+        Some(PeeringState::Failing) => Readiness::not_ready(
             reason::PEERING_FAILING,
             format!(
                 "Consul reports the peering {peer:?} as failing: its stream to the peer is down"
             ),
         ),
-        Some("TERMINATED") => Readiness::not_ready(
+        Some(PeeringState::Terminated) => Readiness::not_ready(
             reason::PEERING_TERMINATED,
             format!("the accepting cluster deleted the peering {peer:?}"),
         ),
@@ -304,7 +312,7 @@ fn status_of(
                 .or(current.secret.and_then(|s| s.resource_version)),
         }),
         peering_id: peering.map(|p| p.id.clone()),
-        state: peering.map(|p| p.state.clone()),
+        state: peering.map(|p| p.state.to_string()),
         latest_peering_version: ours.and_then(|p| p.meta.get(META_PEERING_VERSION)?.parse().ok()),
         last_synced_time: ours.and_then(|p| parse_time(p.meta.get(META_ESTABLISHED_AT)?)),
         remote: peering

@@ -30,7 +30,7 @@ pub const META_RESERVED_PREFIX: &str = "consulpeering-";
 pub struct KnownPeering {
     pub name: String,
     pub id: String,
-    pub state: String,
+    pub state: consul::PeeringState,
     pub peer_id: String,
     pub meta: BTreeMap<String, String>,
     pub remote_datacenter: String,
@@ -69,7 +69,7 @@ impl From<&consul::Peering> for KnownPeering {
         KnownPeering {
             name: p.name.clone(),
             id: p.id.clone(),
-            state: p.state.as_str().to_owned(),
+            state: p.state.clone(),
             peer_id: p.peer_id.clone(),
             meta: p.meta.clone().unwrap_or_default(),
             remote_datacenter: p.remote.datacenter.clone(),
@@ -173,7 +173,7 @@ impl Snapshot {
     pub fn state_counts(&self) -> BTreeMap<String, i64> {
         let mut counts = BTreeMap::new();
         for p in self.peerings.values() {
-            *counts.entry(p.state.clone()).or_insert(0) += 1;
+            *counts.entry(p.state.to_string()).or_insert(0) += 1;
         }
         counts
     }
@@ -438,17 +438,18 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consul::PeeringState;
 
     /// A list asked for after any read the test made.
     fn later() -> Instant {
         Instant::now() + Duration::from_millis(1)
     }
 
-    fn peering(name: &str, state: &str, modify_index: u64) -> KnownPeering {
+    fn peering(name: &str, state: PeeringState, modify_index: u64) -> KnownPeering {
         KnownPeering {
             name: name.into(),
             id: format!("id-{name}"),
-            state: state.into(),
+            state,
             modify_index,
             ..Default::default()
         }
@@ -459,7 +460,10 @@ mod tests {
         let mut s = Snapshot::default();
         assert!(!s.is_synced());
         let changed = s.merge_list(
-            vec![peering("a", "PENDING", 5), peering("b", "ACTIVE", 6)],
+            vec![
+                peering("a", PeeringState::Pending, 5),
+                peering("b", PeeringState::Active, 6),
+            ],
             6,
             later(),
         );
@@ -472,22 +476,32 @@ mod tests {
     fn later_lists_report_only_changes_that_matter() {
         let mut s = Snapshot::default();
         s.merge_list(
-            vec![peering("a", "PENDING", 5), peering("b", "ACTIVE", 6)],
+            vec![
+                peering("a", PeeringState::Pending, 5),
+                peering("b", PeeringState::Active, 6),
+            ],
             6,
             later(),
         );
         // Index moved, nothing visible changed for b; a became ACTIVE; c appeared.
-        let mut b = peering("b", "ACTIVE", 9);
+        let mut b = peering("b", PeeringState::Active, 9);
         b.modify_index = 9;
         let changed = s.merge_list(
-            vec![peering("a", "ACTIVE", 8), b, peering("c", "PENDING", 10)],
+            vec![
+                peering("a", PeeringState::Active, 8),
+                b,
+                peering("c", PeeringState::Pending, 10),
+            ],
             10,
             later(),
         );
         assert_eq!(changed, vec!["a", "c"]);
         // b disappeared.
         let changed = s.merge_list(
-            vec![peering("a", "ACTIVE", 8), peering("c", "PENDING", 10)],
+            vec![
+                peering("a", PeeringState::Active, 8),
+                peering("c", PeeringState::Pending, 10),
+            ],
             11,
             later(),
         );
@@ -500,15 +514,15 @@ mod tests {
         let mut s = Snapshot::default();
         s.merge_list(vec![], 4, later());
         // The operator generated a token and read the new peering at index 7 ...
-        s.record(peering("a", "PENDING", 7));
+        s.record(peering("a", PeeringState::Pending, 7));
         // ... then a list taken at index 5 arrives: it must not make "a" absent.
         let changed = s.merge_list(vec![], 5, later());
         assert!(changed.is_empty());
-        assert_eq!(s.get("a").map(|p| p.state.as_str()), Some("PENDING"));
+        assert_eq!(s.get("a").map(|p| &p.state), Some(&PeeringState::Pending));
         // Nor may an older version of it replace the newer one, by list or by read.
-        s.merge_list(vec![peering("a", "DELETING", 6)], 6, later());
+        s.merge_list(vec![peering("a", PeeringState::Deleting, 6)], 6, later());
         assert_eq!(s.get("a").map(|p| p.modify_index), Some(7));
-        s.record(peering("a", "DELETING", 6));
+        s.record(peering("a", PeeringState::Deleting, 6));
         assert_eq!(s.get("a").map(|p| p.modify_index), Some(7));
         // A list at or after the read's index is believed.
         let changed = s.merge_list(vec![], 8, later());
@@ -519,24 +533,28 @@ mod tests {
     #[test]
     fn a_list_asked_before_the_operators_read_does_not_undo_it_at_the_same_index() {
         let mut s = Snapshot::default();
-        s.merge_list(vec![peering("a", "ESTABLISHING", 7)], 7, later());
+        s.merge_list(
+            vec![peering("a", PeeringState::Establishing, 7)],
+            7,
+            later(),
+        );
         // A blocking list is asked for; then the operator reads the peering ACTIVE (a stream
         // state: the index stays), and the list's wait runs out with what Consul computed
         // before waiting.
         let asked = Instant::now();
-        s.record(peering("a", "ACTIVE", 7));
-        let changed = s.merge_list(vec![peering("a", "ESTABLISHING", 7)], 7, asked);
+        s.record(peering("a", PeeringState::Active, 7));
+        let changed = s.merge_list(vec![peering("a", PeeringState::Establishing, 7)], 7, asked);
         assert!(changed.is_empty());
-        assert_eq!(s.get("a").map(|p| p.state.as_str()), Some("ACTIVE"));
+        assert_eq!(s.get("a").map(|p| &p.state), Some(&PeeringState::Active));
         // A list asked for after the read is believed.
-        let changed = s.merge_list(vec![peering("a", "FAILING", 7)], 7, later());
+        let changed = s.merge_list(vec![peering("a", PeeringState::Failing, 7)], 7, later());
         assert_eq!(changed, vec!["a"]);
-        assert_eq!(s.get("a").map(|p| p.state.as_str()), Some("FAILING"));
+        assert_eq!(s.get("a").map(|p| &p.state), Some(&PeeringState::Failing));
     }
 
     #[test]
     fn dialer_meta_becomes_facts() {
-        let mut p = peering("a", "ACTIVE", 1);
+        let mut p = peering("a", PeeringState::Active, 1);
         p.meta.insert(META_TOKEN_FINGERPRINT.into(), "fp".into());
         p.meta.insert(META_PEERING_VERSION.into(), "4".into());
         let facts = p.facts();

@@ -2,6 +2,8 @@
 //! Secret records, what Consul says about the peering, and what the spec asks for. Kept free of
 //! I/O so every rule that can cost a single-use token is covered by plain unit tests.
 
+use crate::consul::PeeringState;
+
 /// Consul's view of one peering, reduced to what the decisions need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeeringView {
@@ -13,7 +15,7 @@ pub enum PeeringView {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeeringFacts {
     pub id: String,
-    pub state: String,
+    pub state: PeeringState,
     /// Dialer side: the fingerprint of the token it was established with (from the peering's Meta).
     pub token_fingerprint: Option<String>,
     /// Dialer side: the rotation version it was established for (from the peering's Meta).
@@ -22,7 +24,7 @@ pub struct PeeringFacts {
 
 impl PeeringFacts {
     fn is_deleting(&self) -> bool {
-        self.state == "DELETING"
+        self.state == PeeringState::Deleting
     }
 }
 
@@ -107,7 +109,8 @@ pub fn plan_acceptor(
     issued_before: bool,
 ) -> AcceptorPlan {
     let plan = plan_acceptor_ignoring_termination(desired, issued, peering, issued_before);
-    let terminated = matches!(peering, Some(PeeringView::Present(p)) if p.state == "TERMINATED");
+    let terminated =
+        matches!(peering, Some(PeeringView::Present(p)) if p.state == PeeringState::Terminated);
     match plan {
         AcceptorPlan::Generate(_) if terminated => AcceptorPlan::DeleteTerminated,
         plan => plan,
@@ -215,13 +218,13 @@ pub fn plan_dialer(
             // Consul writes the dialer's record before the secret exchange and leaves it PENDING
             // when the exchange fails: the token was never accepted, so it may be tried again
             // (once: a refusal is remembered in `rejected_fingerprint`).
-            if p.state == "PENDING" {
-                return establish(Cause::Created);
+            match p.state {
+                PeeringState::Pending => establish(Cause::Created),
+                PeeringState::Terminated => {
+                    DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated)
+                }
+                _ => DialerPlan::UpToDate,
             }
-            if p.state == "TERMINATED" {
-                return DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated);
-            }
-            DialerPlan::UpToDate
         }
     }
 }
@@ -251,10 +254,10 @@ mod tests {
         }
     }
 
-    fn present(id: &str, state: &str) -> PeeringView {
+    fn present(id: &str, state: PeeringState) -> PeeringView {
         PeeringView::Present(PeeringFacts {
             id: id.into(),
-            state: state.into(),
+            state,
             ..Default::default()
         })
     }
@@ -266,7 +269,12 @@ mod tests {
             AcceptorPlan::Generate(Cause::Created)
         );
         assert_eq!(
-            plan_acceptor(&desired(), None, Some(&present("id-1", "PENDING")), true),
+            plan_acceptor(
+                &desired(),
+                None,
+                Some(&present("id-1", PeeringState::Pending)),
+                true
+            ),
             AcceptorPlan::Generate(Cause::SecretMissing)
         );
     }
@@ -279,12 +287,18 @@ mod tests {
             plan_acceptor(&desired(), Some(&issued), None, false),
             AcceptorPlan::UpToDate
         );
-        for state in ["PENDING", "ESTABLISHING", "ACTIVE", "FAILING", "TERMINATED"] {
+        for state in [
+            PeeringState::Pending,
+            PeeringState::Establishing,
+            PeeringState::Active,
+            PeeringState::Failing,
+            PeeringState::Terminated,
+        ] {
             assert_eq!(
                 plan_acceptor(
                     &desired(),
                     Some(&issued),
-                    Some(&present("id-1", state)),
+                    Some(&present("id-1", state.clone())),
                     true
                 ),
                 AcceptorPlan::UpToDate,
@@ -302,7 +316,7 @@ mod tests {
             plan_acceptor(
                 &rotated,
                 Some(&issued),
-                Some(&present("id-1", "ACTIVE")),
+                Some(&present("id-1", PeeringState::Active)),
                 true
             ),
             AcceptorPlan::Generate(Cause::Rotation)
@@ -315,7 +329,7 @@ mod tests {
             plan_acceptor(
                 &desired(),
                 Some(&issued),
-                Some(&present("id-2", "PENDING")),
+                Some(&present("id-2", PeeringState::Pending)),
                 true
             ),
             AcceptorPlan::Generate(Cause::PeeringGone)
@@ -328,7 +342,12 @@ mod tests {
             let mut d = desired();
             change(&mut d);
             assert_eq!(
-                plan_acceptor(&d, Some(&issued), Some(&present("id-1", "ACTIVE")), true),
+                plan_acceptor(
+                    &d,
+                    Some(&issued),
+                    Some(&present("id-1", PeeringState::Active)),
+                    true
+                ),
                 AcceptorPlan::Generate(Cause::SpecChanged)
             );
         }
@@ -337,7 +356,7 @@ mod tests {
     #[test]
     fn acceptor_waits_while_consul_deletes_and_moves_token_on_key_change() {
         let issued = issued();
-        let deleting = present("id-1", "DELETING");
+        let deleting = present("id-1", PeeringState::Deleting);
         assert_eq!(
             plan_acceptor(&desired(), Some(&issued), Some(&deleting), true),
             AcceptorPlan::WaitForDeletion
@@ -358,7 +377,7 @@ mod tests {
             plan_acceptor(
                 &rotated_after_termination,
                 Some(&issued),
-                Some(&present("id-1", "TERMINATED")),
+                Some(&present("id-1", PeeringState::Terminated)),
                 true
             ),
             AcceptorPlan::DeleteTerminated
@@ -369,7 +388,7 @@ mod tests {
             plan_acceptor(
                 &moved,
                 Some(&issued),
-                Some(&present("id-1", "ACTIVE")),
+                Some(&present("id-1", PeeringState::Active)),
                 true
             ),
             AcceptorPlan::MoveToken
@@ -383,10 +402,10 @@ mod tests {
         }
     }
 
-    fn dialed(fp: &str, version: i64, state: &str) -> PeeringView {
+    fn dialed(fp: &str, version: i64, state: PeeringState) -> PeeringView {
         PeeringView::Present(PeeringFacts {
             id: "d-1".into(),
-            state: state.into(),
+            state,
             token_fingerprint: Some(fp.into()),
             version: Some(version),
         })
@@ -400,10 +419,14 @@ mod tests {
             DialerPlan::Establish(Cause::Created)
         );
         assert_eq!(
-            plan_dialer(&d, &dialed("fp0", 0, "ACTIVE"), None),
+            plan_dialer(&d, &dialed("fp0", 0, PeeringState::Active), None),
             DialerPlan::Establish(Cause::TokenChanged)
         );
-        for state in ["ESTABLISHING", "ACTIVE", "FAILING"] {
+        for state in [
+            PeeringState::Establishing,
+            PeeringState::Active,
+            PeeringState::Failing,
+        ] {
             assert_eq!(
                 plan_dialer(&d, &dialed("fp1", 0, state), None),
                 DialerPlan::UpToDate
@@ -412,7 +435,7 @@ mod tests {
         let mut rotated = dialer_desired();
         rotated.version = 2;
         assert_eq!(
-            plan_dialer(&rotated, &dialed("fp1", 1, "ACTIVE"), None),
+            plan_dialer(&rotated, &dialed("fp1", 1, PeeringState::Active), None),
             DialerPlan::Establish(Cause::Rotation)
         );
     }
@@ -423,11 +446,11 @@ mod tests {
         // A failed exchange leaves the record PENDING with our fingerprint: tried again once,
         // then not while the refusal is remembered.
         assert_eq!(
-            plan_dialer(&d, &dialed("fp1", 0, "PENDING"), None),
+            plan_dialer(&d, &dialed("fp1", 0, PeeringState::Pending), None),
             DialerPlan::Establish(Cause::Created)
         );
         assert_eq!(
-            plan_dialer(&d, &dialed("fp1", 0, "PENDING"), Some("fp1")),
+            plan_dialer(&d, &dialed("fp1", 0, PeeringState::Pending), Some("fp1")),
             DialerPlan::AwaitNewToken(WaitReason::TokenRejected)
         );
         assert_eq!(
@@ -440,11 +463,11 @@ mod tests {
             DialerPlan::Establish(Cause::Created)
         );
         assert_eq!(
-            plan_dialer(&d, &dialed("fp1", 0, "TERMINATED"), None),
+            plan_dialer(&d, &dialed("fp1", 0, PeeringState::Terminated), None),
             DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated)
         );
         assert_eq!(
-            plan_dialer(&d, &dialed("fp1", 0, "DELETING"), None),
+            plan_dialer(&d, &dialed("fp1", 0, PeeringState::Deleting), None),
             DialerPlan::WaitForDeletion
         );
     }

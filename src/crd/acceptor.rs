@@ -8,6 +8,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::consul::PeeringState;
+
 use super::common::{PeerSpec, Peered, StatusSecretRef};
 use super::conditions::Condition;
 use super::meta::meta_schema;
@@ -289,6 +291,13 @@ pub struct PeeringAcceptorStatus {
         "x-kubernetes-list-map-keys" = ["kubeconfigSecretName", "namespace", "secretName"]
     ))]
     pub delivery: Vec<DeliveryStatus>,
+}
+
+impl PeeringAcceptorStatus {
+    /// `state` as Consul's type (the status keeps Consul's spelling).
+    pub fn consul_state(&self) -> Option<PeeringState> {
+        self.state.clone().map(PeeringState::from)
+    }
 }
 
 /// The state of one delivery target.

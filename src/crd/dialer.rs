@@ -7,6 +7,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::consul::PeeringState;
+
 use super::common::{PeerSpec, Peered, StatusSecretRef};
 use super::conditions::Condition;
 use super::meta::meta_schema;
@@ -161,6 +163,13 @@ pub struct PeeringDialerStatus {
     pub token_fingerprint: Option<String>,
 }
 
+impl PeeringDialerStatus {
+    /// `state` as Consul's type (the status keeps Consul's spelling).
+    pub fn consul_state(&self) -> Option<PeeringState> {
+        self.state.clone().map(PeeringState::from)
+    }
+}
+
 /// The peer cluster of a dialer's peering.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -228,7 +237,7 @@ spec:
     #[test]
     fn status_round_trips() {
         let status = PeeringDialerStatus {
-            state: Some("ACTIVE".into()),
+            state: Some(PeeringState::Active.to_string()),
             remote: Some(RemoteStatus {
                 datacenter: Some("dc1".into()),
                 partition: Some("default".into()),
@@ -251,5 +260,6 @@ spec:
             serde_json::from_value::<PeeringDialerStatus>(json).unwrap(),
             status
         );
+        assert_eq!(status.consul_state(), Some(PeeringState::Active));
     }
 }
