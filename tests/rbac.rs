@@ -1,6 +1,7 @@
 //! The chart's RBAC against what the operator really calls. The operator binary runs as the rendered
-//! Deployment runs it (its args and environment) under the chart's ServiceAccount, in the emulated cluster
-//! whose RBAC holds exactly the rules the chart binds to that account:
+//! Deployment runs it (its args and environment) under the chart's ServiceAccount, as on a real cluster: the
+//! rendered ServiceAccount, roles and bindings are applied to the emulated API server with kubectl, and the
+//! operator's kubeconfig holds a `kubectl create token` credential of that ServiceAccount:
 //! - cluster-wide (ClusterRole, plus the lease Role with leader election) and namespaced (a Role in the
 //!   watched namespace), the whole acceptor and dialer flow works with no request refused;
 //! - the calls an unrestricted operator makes during that flow, recorded by the emulator, are all granted, and
@@ -20,12 +21,12 @@ use helm::{GrantedRule, Release, Rendered};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube_emulator::Rule;
 use process::{
     Operator, TIMEOUT, World, create_acceptor, create_acceptor_with, create_dialer, get_json,
     lease_holder, secret_value, token_secret_from, wait_for, wait_gone, wait_ready,
 };
 use serde_json::{Value, json};
+use test_support::kubectl::{Kubectl, binaries};
 
 /// The release namespace (where the operator's ServiceAccount and its Lease live).
 const RELEASE_NS: &str = "ops";
@@ -54,10 +55,47 @@ fn pod_name(rendered: &Rendered) -> String {
     format!("{deployment}-6d4cf56db6-x7k2p")
 }
 
+/// The RBAC kinds the chart renders, applied as `helm install` would.
+const RBAC_KINDS: [&str; 5] = [
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
+
+/// Applies the rendered ServiceAccount, roles and bindings (after `edit`) with kubectl as the admin, and
+/// returns a kubeconfig holding a token of the ServiceAccount from `kubectl create token`.
+async fn install_rbac(
+    world: &World,
+    rendered: &Rendered,
+    edit: impl FnOnce(&mut Vec<Value>),
+) -> std::path::PathBuf {
+    let mut objects: Vec<Value> = rendered
+        .objects()
+        .filter(|o| RBAC_KINDS.iter().any(|k| o["kind"] == *k))
+        .cloned()
+        .collect();
+    edit(&mut objects);
+    let kubectl = Kubectl::new(&binaries()[0]);
+    world.kube.write_kubeconfig(kubectl.kubeconfig()).unwrap();
+    let stream: String = objects.iter().map(|o| format!("---\n{o}\n")).collect();
+    kubectl.ok_with(&["apply", "-f", "-"], &stream).await;
+    let sa = rendered.one("ServiceAccount");
+    let (name, namespace) = (
+        sa["metadata"]["name"].as_str().unwrap(),
+        sa["metadata"]["namespace"].as_str().unwrap(),
+    );
+    let token = kubectl
+        .ok(&["create", "token", name, "-n", namespace])
+        .await;
+    world.kubeconfig_with_token(&service_account_user(rendered), token.trim())
+}
+
 /// The operator as the rendered Deployment runs it: the container's args and environment (field references
-/// resolved as the kubelet does), authenticated as the chart's ServiceAccount holding `rules`, with Consul
-/// and the listen address pointed at the test world.
-fn start_as_deployed(world: &World, rendered: &Rendered, rules: Vec<Rule>) -> Operator {
+/// resolved as the kubelet does), authenticated with `kubeconfig`, with Consul and the listen address
+/// pointed at the test world.
+fn start_as_deployed(world: &World, rendered: &Rendered, kubeconfig: &std::path::Path) -> Operator {
     let container = &rendered.one("Deployment")["spec"]["template"]["spec"]["containers"][0];
     let args: Vec<&str> = container["args"]
         .as_array()
@@ -66,9 +104,8 @@ fn start_as_deployed(world: &World, rendered: &Rendered, rules: Vec<Rule>) -> Op
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(args.first(), Some(&"run"), "{args:?}");
-    let kubeconfig = world.kubeconfig(&service_account_user(rendered), rules);
     let mut spawn = world
-        .operator("deployed", &kubeconfig)
+        .operator("deployed", kubeconfig)
         .args(args[1..].to_vec());
     for var in container["env"].as_array().unwrap() {
         let name = var["name"].as_str().unwrap();
@@ -91,17 +128,6 @@ fn start_as_deployed(world: &World, rendered: &Rendered, rules: Vec<Rule>) -> Op
             "info,consul_peering_operator=debug,kube_runtime=debug,kube_lease_manager=debug",
         )
         .start()
-}
-
-/// The rules for the emulator's RBAC, `resourceNames` included.
-fn emulator_rules(granted: &[GrantedRule]) -> Vec<Rule> {
-    granted
-        .iter()
-        .map(|g| {
-            let names: Vec<&str> = g.resource_names.iter().map(String::as_str).collect();
-            g.to_emulator_rule().with_names(&names)
-        })
-        .collect()
 }
 
 async fn annotate(world: &World, namespace: &str, name: &str, key: &str, value: &str) {
@@ -238,12 +264,12 @@ fn assert_nothing_forbidden(operator: &Operator) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_wide_rules_with_the_lease_role_suffice_for_the_whole_flow() {
     let rendered = render(json!({"leaderElection": {"enabled": true}}));
-    let granted = rendered.granted_rules();
     let world = World::start().await;
     world.create_namespace(RELEASE_NS).await;
     world.create_namespace(WATCHED_NS).await;
     let peer = Peer::start().await;
-    let operator = start_as_deployed(&world, &rendered, emulator_rules(&granted));
+    let kubeconfig = install_rbac(&world, &rendered, |_| {}).await;
+    let operator = start_as_deployed(&world, &rendered, &kubeconfig);
     operator.wait_ready("leading").await;
 
     // Resources in two namespaces: the ClusterRole covers every namespace.
@@ -295,7 +321,8 @@ async fn namespaced_rules_suffice_and_the_operator_stays_in_its_namespace() {
     let peer = Peer::start().await;
     // An acceptor outside the watched namespace: never touched.
     create_acceptor(&world.client, "default", "outside", "outside-token").await;
-    let operator = start_as_deployed(&world, &rendered, emulator_rules(&granted));
+    let kubeconfig = install_rbac(&world, &rendered, |_| {}).await;
+    let operator = start_as_deployed(&world, &rendered, &kubeconfig);
     operator.wait_ready("caches synced").await;
 
     full_flow(&world, &peer, WATCHED_NS).await;
@@ -362,7 +389,9 @@ async fn every_call_the_operator_makes_is_granted_and_every_grant_is_used() {
     world.create_namespace(RELEASE_NS).await;
     let peer = Peer::start().await;
     // Unrestricted: the emulator records what the operator calls, nothing is refused.
-    let mut operator = start_as_deployed(&world, &rendered, process::unrestricted());
+    let user = service_account_user(&rendered);
+    let kubeconfig = world.kubeconfig(&user, process::unrestricted());
+    let mut operator = start_as_deployed(&world, &rendered, &kubeconfig);
     operator.wait_ready("leading").await;
     full_flow(&world, &peer, "default").await;
     // A graceful stop releases the Lease: part of what the operator does.
@@ -391,16 +420,26 @@ async fn every_call_the_operator_makes_is_granted_and_every_grant_is_used() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_secret_delete_grant_deletion_is_stuck_and_the_refusal_shows() {
     let rendered = render(json!({"watchNamespace": WATCHED_NS}));
-    let mut rules = emulator_rules(&rendered.granted_rules());
-    let secrets = rules
-        .iter_mut()
-        .find(|r| r.resources == ["secrets"])
-        .expect("a Secret rule");
-    secrets.verbs.retain(|v| v != "delete");
     let world = World::start().await;
     world.create_namespace(RELEASE_NS).await;
     world.create_namespace(WATCHED_NS).await;
-    let operator = start_as_deployed(&world, &rendered, rules);
+    let kubeconfig = install_rbac(&world, &rendered, |objects| {
+        let role = objects
+            .iter_mut()
+            .find(|o| o["kind"] == "Role")
+            .expect("a Role");
+        let rules = role["rules"].as_array_mut().unwrap();
+        let secrets = rules
+            .iter_mut()
+            .find(|r| r["resources"] == json!(["secrets"]))
+            .expect("a Secret rule");
+        secrets["verbs"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|v| v != "delete");
+    })
+    .await;
+    let operator = start_as_deployed(&world, &rendered, &kubeconfig);
     operator.wait_ready("caches synced").await;
 
     create_acceptor(&world.client, WATCHED_NS, "acceptor", "acceptor-token").await;

@@ -75,6 +75,15 @@ impl World {
         path
     }
 
+    /// A kubeconfig holding a bearer token the emulator issued (e.g. with `kubectl create token`).
+    pub fn kubeconfig_with_token(&self, user: &str, token: &str) -> PathBuf {
+        let path = self
+            .dir
+            .join(format!("kubeconfig-token-{}", user.replace(':', "_")));
+        std::fs::write(&path, self.kube.kubeconfig_for(user, token)).expect("write kubeconfig");
+        path
+    }
+
     /// `consul-peering-operator run` as `user` (its kubeconfig from [`World::kubeconfig`]).
     pub fn operator(&self, name: &str, kubeconfig: &Path) -> Spawn {
         Spawn {
