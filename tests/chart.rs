@@ -158,6 +158,7 @@ fn every_ci_values_file_lints_clean_and_renders_objects_valid_for_kubernetes_1_3
         "namespaced-values.yaml",
         "tls-acl-values.yaml",
         "ha-values.yaml",
+        "observability-values.yaml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -194,9 +195,12 @@ fn every_ci_values_file_lints_clean_and_renders_objects_valid_for_kubernetes_1_3
             );
             match result {
                 Validation::Valid => {}
-                // The Prometheus Operator's ServiceMonitor is a custom resource, not part of Kubernetes, so
-                // kubernetes-validate has no schema for it; servicemonitor_selects_the_metrics_service checks it.
-                Validation::NoSchema if object["kind"] == "ServiceMonitor" => {}
+                // The Prometheus Operator's ServiceMonitor and PrometheusRule are custom resources, not part of
+                // Kubernetes, so kubernetes-validate has no schema for them; servicemonitor_selects_the_metrics_service
+                // and tests/observability.rs check them.
+                Validation::NoSchema
+                    if object["kind"] == "ServiceMonitor" || object["kind"] == "PrometheusRule" => {
+                }
                 other => panic!("{what}: {other:?}"),
             }
         }
@@ -739,8 +743,9 @@ async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> St
     stdout
 }
 
-/// The kinds the chart renders, all served by the emulated API server. ServiceMonitor is a custom resource of the
-/// Prometheus Operator: the test installs a minimal CRD for it first, as a cluster running that operator has.
+/// The kinds the chart renders, all served by the emulated API server. ServiceMonitor and PrometheusRule are custom
+/// resources of the Prometheus Operator: the test installs a minimal CRD for each first, as a cluster running that
+/// operator has.
 const KINDS_THE_EMULATOR_SERVES: &[&str] = &[
     "ServiceAccount",
     "Service",
@@ -751,6 +756,8 @@ const KINDS_THE_EMULATOR_SERVES: &[&str] = &[
     "RoleBinding",
     "PodDisruptionBudget",
     "ServiceMonitor",
+    "ConfigMap",
+    "PrometheusRule",
 ];
 
 /// The Prometheus Operator's ServiceMonitor kind, reduced to what the API server needs to serve it.
@@ -762,6 +769,27 @@ metadata:
 spec:
   group: monitoring.coreos.com
   names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor, shortNames: [smon]}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+/// The Prometheus Operator's PrometheusRule kind, reduced likewise.
+const PROMETHEUS_RULE_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule, shortNames: [promrule]}
   scope: Namespaced
   versions:
     - name: v1
@@ -824,6 +852,7 @@ async fn chart_crds_and_objects_apply_to_the_emulated_api_server_with_kubectl() 
         "namespaced-values.yaml",
         "ha-values.yaml",
         "tls-acl-values.yaml",
+        "observability-values.yaml",
     ] {
         apply_release_to_a_fresh_emulator(values).await;
     }
@@ -876,6 +905,12 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
     if rendered.of_kind("ServiceMonitor").next().is_some() {
         kubectl(&kubeconfig, &["apply", "-f", "-"], SERVICE_MONITOR_CRD).await;
         wait.push("crd/servicemonitors.monitoring.coreos.com");
+    }
+    if rendered.of_kind("PrometheusRule").next().is_some() {
+        kubectl
+            .ok_with(&["apply", "-f", "-"], PROMETHEUS_RULE_CRD)
+            .await;
+        wait.push("crd/prometheusrules.monitoring.coreos.com");
     }
     kubectl(&kubeconfig, &wait, "").await;
     // Upgrading re-applies them: nothing changes.
