@@ -48,6 +48,57 @@ impl Schema {
     pub fn validate_status(&self, object: &Value, old: &Value) -> Vec<Cause> {
         causes(self.0.validate_status(object, Some(old)))
     }
+    /// The CRD's validation rules, after the causes found so far: their causes, and the
+    /// `Warning` header values of the failures ratcheted on unchanged values.
+    pub fn validate_rules(
+        &self,
+        object: &Value,
+        old: Option<&Value>,
+        so_far: &[Cause],
+    ) -> (Vec<Cause>, Vec<String>) {
+        let found: Vec<crate::schema::FieldError> = so_far
+            .iter()
+            .map(|c| crate::schema::FieldError {
+                reason: c.reason.clone(),
+                field: c.field.clone().unwrap_or_default(),
+                message: c.message.clone(),
+            })
+            .collect();
+        let out = self.0.validate_rules(object, old, &found);
+        let warnings = out
+            .warnings
+            .iter()
+            .map(|w| crate::schema::warning_header(w))
+            .collect();
+        (causes(out.errors), warnings)
+    }
+}
+
+/// What a CRD's `x-kubernetes-validations` rules give it on create and update (rules that do
+/// not compile or cost too much): once under `spec.validation.openAPIV3Schema` when every
+/// version has the same schema (the server hoists it there), else per version.
+pub fn crd_rule_causes(versions: &[Value]) -> Vec<Cause> {
+    let schemas: Vec<&Value> = versions
+        .iter()
+        .filter_map(|v| v.pointer("/schema/openAPIV3Schema"))
+        .collect();
+    if schemas.len() == versions.len() && schemas.windows(2).all(|w| w[0] == w[1]) {
+        return schemas.first().map_or_else(Vec::new, |s| {
+            causes(crate::schema::cel::crd_errors(
+                s,
+                "spec.validation.openAPIV3Schema",
+            ))
+        });
+    }
+    versions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| Some((i, v.pointer("/schema/openAPIV3Schema")?)))
+        .flat_map(|(i, s)| {
+            let base = format!("spec.versions[{i}].schema.openAPIV3Schema");
+            causes(crate::schema::cel::crd_errors(s, &base))
+        })
+        .collect()
 }
 
 /// The 422 a PATCH with `fieldValidation=Strict` gets for unknown fields.

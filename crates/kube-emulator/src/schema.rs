@@ -32,6 +32,8 @@ use openapi_errors::{OpenApiError, to_field_errors};
 #[derive(Debug, Clone)]
 pub struct Schema {
     root: Node,
+    /// The `x-kubernetes-validations` rules, compiled once with the schema.
+    rules: std::sync::Arc<cel::Rules>,
 }
 
 /// One `details.causes[]` entry of a 422 Invalid status.
@@ -51,7 +53,8 @@ impl Schema {
     pub fn compile(open_api_v3_schema: &Value) -> Result<Schema, String> {
         let mut root = Node::compile(open_api_v3_schema, "openAPIV3Schema")?;
         prune_defaults(&mut root);
-        Ok(Schema { root })
+        let rules = std::sync::Arc::new(cel::Rules::compile(open_api_v3_schema));
+        Ok(Schema { root, rules })
     }
 
     /// What the server's decoder does before anything else: drops unknown `metadata` fields,
@@ -99,6 +102,27 @@ impl Schema {
         }
         causes.extend(self.structural_errors(object));
         causes
+    }
+
+    /// Runs the CRD's validation rules on a created (`old` None) or updated object, after the
+    /// schema checks: when one of `causes` is a blocking error the server skips them and says
+    /// so in one extra cause.
+    pub fn validate_rules(
+        &self,
+        object: &Value,
+        old: Option<&Value>,
+        causes: &[FieldError],
+    ) -> cel::Outcome {
+        if self.rules.is_empty() {
+            return cel::Outcome::default();
+        }
+        if causes.iter().any(cel::is_blocking) {
+            return cel::Outcome {
+                errors: vec![cel::not_checked_cause()],
+                warnings: Vec::new(),
+            };
+        }
+        self.rules.validate(object, old)
     }
 
     fn validate_against(&self, object: &Value, old: Option<&Value>) -> Vec<FieldError> {

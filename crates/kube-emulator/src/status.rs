@@ -104,6 +104,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Answer `404 page not found` as text/plain instead of a Status.
     pub plain_not_found: bool,
+    /// `Warning` header values sent with the error (ratcheted CRD rule failures).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -131,6 +133,7 @@ impl ApiError {
             details: None,
             retry_after: None,
             plain_not_found: false,
+            warnings: Vec::new(),
         }
     }
 

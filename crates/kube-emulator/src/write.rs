@@ -184,7 +184,8 @@ pub fn commit(
 ) -> Result<WriteOutcome, ApiError> {
     let mut pending = decode(req, incoming)?;
     admit(state, req, old.as_deref(), &mut pending)?;
-    validate(req, &pending.object, old.as_deref(), &pending.namespace)?;
+    let rule_warnings = validate(req, &pending.object, old.as_deref(), &pending.namespace)?;
+    pending.warnings.extend(rule_warnings);
     store(state, req, old, pending)
 }
 
@@ -516,13 +517,14 @@ fn default(state: &State, req: &WriteReq, new: &mut Value, old: Option<&Value>) 
 
 /// Validate: ObjectMeta, the kind's own rules and a custom resource's schema, on the object as
 /// it would be stored; `old` is the stored object on an update. Every cause is reported at
-/// once, in one 422.
+/// once, in one 422. Answers the warnings of CRD rules ratcheted on unchanged values (also sent
+/// with the 422).
 pub fn validate(
     req: &WriteReq,
     new: &Value,
     old: Option<&Value>,
     namespace: &str,
-) -> Result<(), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     let served = req.served;
     let mut causes = object_meta(&new["metadata"], served.name_rule);
     if served.kind.namespaced && namespace.is_empty() {
@@ -530,10 +532,18 @@ pub fn validate(
     }
     causes.extend(kinds::validate(served, &present(served, new), old));
     causes.extend(custom_resource_causes(req, new, old));
+    let mut warnings = Vec::new();
+    if let Some(schema) = &served.schema {
+        let (rule_causes, rule_warnings) = schema.validate_rules(new, old, &causes);
+        causes.extend(rule_causes);
+        warnings = rule_warnings;
+    }
     if causes.is_empty() {
-        Ok(())
+        Ok(warnings)
     } else {
-        Err(invalid(served, meta_str(new, "name"), causes))
+        let mut e = invalid(served, meta_str(new, "name"), causes);
+        e.warnings = warnings;
+        Err(e)
     }
 }
 

@@ -703,6 +703,7 @@ fn crd_causes(crd: &Value) -> Vec<Cause> {
                 }
             }
         }
+        causes.extend(crate::ext::crd_rule_causes(&versions));
     }
     causes
 }
