@@ -69,10 +69,38 @@ pub const DEFAULT_KUBECONFIG_KEY: &str = "kubeconfig";
         description = "Secret holding the peering token"
     ),
     printcolumn(
+        name = "Peer Name",
+        type_ = "string",
+        json_path = ".spec.peerName",
+        description = "spec.peerName: the peer's name in Consul (the resource's name when empty)",
+        priority = 1
+    ),
+    printcolumn(
         name = "Peering ID",
         type_ = "string",
         json_path = ".status.peeringId",
         description = "ID of the peering in Consul",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Last Sync",
+        type_ = "date",
+        json_path = ".status.lastSyncedTime",
+        description = "When the token in the Secret was generated",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Delivered To",
+        type_ = "string",
+        json_path = ".status.delivery[*].namespace",
+        description = "Namespace of the first delivery target (kubectl shows the first of several)",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Delivered",
+        type_ = "string",
+        json_path = ".status.delivery[*].conditions[?(@.type==\"Delivered\")].status",
+        description = "Whether the first delivery target holds the current token",
         priority = 1
     ),
     printcolumn(

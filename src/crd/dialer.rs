@@ -60,6 +60,27 @@ use super::validation::{
         description = "Secret the peering token was read from"
     ),
     printcolumn(
+        name = "Peer Name",
+        type_ = "string",
+        json_path = ".spec.peerName",
+        description = "spec.peerName: the peer's name in Consul (the resource's name when empty)",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Peering ID",
+        type_ = "string",
+        json_path = ".status.peeringId",
+        description = "ID of the peering in this cluster's Consul",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Last Sync",
+        type_ = "date",
+        json_path = ".status.lastSyncedTime",
+        description = "When the peering was established",
+        priority = 1
+    ),
+    printcolumn(
         name = "Remote DC",
         type_ = "string",
         json_path = ".status.remote.datacenter",
