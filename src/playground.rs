@@ -1,7 +1,8 @@
 //! `consul-peering-operator playground`: two datacenters, `dc1` and `dc2`, each an emulated
 //! Kubernetes API server and an emulated Consul (or a real Consul given with `--consul`), with
 //! the operator running against each; writes a kubeconfig with one context per datacenter,
-//! then shows the operator's main job as it happens.
+//! then shows the operator's main job as it happens. Each operator runs under the chart's RBAC,
+//! with a ServiceAccount token (see [`rbac`]).
 //!
 //! Built only with the `playground` feature (on by default, off in the production image).
 
@@ -26,6 +27,8 @@ use crate::crd::{
 };
 use crate::run::{RunArgs, run_with, stop_on_signal};
 use crate::telemetry::logging::{self, LogFormat};
+
+pub mod rbac;
 
 /// The datacenters the playground runs.
 pub const DATACENTERS: [&str; 2] = ["dc1", "dc2"];
@@ -138,10 +141,13 @@ pub async fn start(args: &PlaygroundArgs, state_dir: &Path) -> anyhow::Result<Pl
             .with_context(|| format!("installing the CRDs in {name}"))?;
         let consul = ConsulClients::new(consul_config)
             .with_context(|| format!("Consul client for {name}"))?;
+        let operator_client = rbac::operator_client(&kube)
+            .await
+            .with_context(|| format!("the operator's ServiceAccount in {name}"))?;
         let mut run_args = RunArgs::for_embedding();
         run_args.identity = Some(format!("playground-{name}"));
         operators.push(tokio::spawn(run_with(
-            kube.client(),
+            operator_client,
             consul,
             run_args,
             stop.clone(),

@@ -47,6 +47,29 @@ fn service_account_user(rendered: &Rendered) -> String {
     )
 }
 
+/// The playground runs each operator under RBAC objects of its own making (it cannot run Helm): they must be
+/// the chart's, as rendered for the playground's release (Helm's labels aside).
+#[test]
+fn the_playground_grants_what_the_chart_does() {
+    use consul_peering_operator::playground::rbac;
+    let release = Release::new(rbac::NAME).set(json!({"fullnameOverride": rbac::NAME}));
+    let rendered = helm::render(&release).unwrap_or_else(|e| panic!("render: {e}"));
+    let key = |o: &Value| (o["kind"].to_string(), o["metadata"]["name"].to_string());
+    let mut chart: Vec<Value> = rendered
+        .objects()
+        .filter(|o| RBAC_KINDS.iter().any(|k| o["kind"] == *k))
+        .cloned()
+        .map(|mut o| {
+            o["metadata"].as_object_mut().unwrap().remove("labels");
+            o
+        })
+        .collect();
+    chart.sort_by_key(key);
+    let mut playground = rbac::objects();
+    playground.sort_by_key(key);
+    assert_eq!(chart, playground);
+}
+
 /// The name the pod of the Deployment would get.
 fn pod_name(rendered: &Rendered) -> String {
     let deployment = rendered.one("Deployment")["metadata"]["name"]
