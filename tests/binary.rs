@@ -1,7 +1,9 @@
 //! The operator binary as it runs in production, as processes against the emulated API server
 //! and Consul: leader election between two replicas (take-over after a crash and after a
-//! graceful stop; a leader that loses its Lease stops), graceful shutdown on SIGTERM with a reconcile in flight, real figures on
-//! /metrics with /healthz and /readyz, and logs (JSON with a flag, never a token).
+//! graceful stop; a leader that loses its Lease stops), SIGTERM winning over every wait within
+//! its bound (a reconcile in flight, an unreachable API server, leader election, a hanging
+//! Consul long-poll), real figures on /metrics with /healthz and /readyz, and logs (JSON with a
+//! flag, never a token, no colours in a file).
 
 #[path = "support/process.rs"]
 mod process;
@@ -15,8 +17,8 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use process::{
-    Operator, TIMEOUT, World, create_acceptor, create_dialer, get_json, lease_holder, secret_value,
-    token_secret_from, unrestricted, wait_for, wait_ready,
+    Operator, TIMEOUT, World, create_acceptor, create_dialer, free_local_addr, get_json,
+    lease_holder, secret_value, token_secret_from, unrestricted, wait_for, wait_ready,
 };
 use serde_json::{Value, json};
 
@@ -25,6 +27,9 @@ const NAMESPACE: &str = "default";
 const LEASE: &str = "consul-peering-operator";
 /// Long enough that a take-over after a graceful stop is clearly quicker than one after a crash.
 const LEASE_SECONDS: u64 = 6;
+/// How long a process may take to exit after SIGTERM: the default bound
+/// (`--shutdown-timeout-seconds 10`) and room for a loaded machine.
+const STOP_BOUND: Duration = Duration::from_secs(15);
 
 /// The emulator user an operator process `name` authenticates as.
 fn user_of(name: &str) -> String {
@@ -51,6 +56,43 @@ fn replica(world: &World, name: &str) -> Operator {
 fn single(world: &World, name: &str) -> process::Spawn {
     let kubeconfig = world.kubeconfig(&user_of(name), unrestricted());
     world.operator(name, &kubeconfig)
+}
+
+/// An operator `name` whose kubeconfig points at a port where nothing listens: its API server
+/// refuses every connection (as during a control-plane upgrade, or with a wrong address).
+fn cut_off(world: &World, name: &str) -> process::Spawn {
+    let kubeconfig = world.kubeconfig(&user_of(name), unrestricted());
+    let text = std::fs::read_to_string(&kubeconfig).expect("read the kubeconfig");
+    let refusing = format!("https://{}", free_local_addr());
+    assert!(text.contains(world.kube.url()), "{text}");
+    std::fs::write(&kubeconfig, text.replace(world.kube.url(), &refusing))
+        .expect("write the kubeconfig");
+    world.operator(name, &kubeconfig)
+}
+
+/// Waits until `/readyz` answers 503 with a body containing `text`; returns the body.
+async fn wait_not_ready(operator: &Operator, text: &str) -> String {
+    let what = format!("{} /readyz 503 {text:?}", operator.name);
+    wait_for(&what, TIMEOUT, || async {
+        match operator.get("/readyz").await {
+            Some((503, _, body)) if body.contains(text) => Some(body),
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Sends SIGTERM and asserts the exit within `bound`, cleanly or not as `clean` says.
+async fn terminate_within(operator: &mut Operator, bound: Duration, clean: bool) {
+    operator.terminate();
+    let status = operator.wait_exit(bound).await;
+    let expected = if clean { Some(0) } else { Some(1) };
+    assert_eq!(
+        status.code(),
+        expected,
+        "SIGTERM: {} exited with {status}",
+        operator.name
+    );
 }
 
 async fn wait_holder(world: &World, expected: &str, within: Duration) -> Duration {
@@ -351,6 +393,12 @@ async fn metrics_health_and_readiness_show_real_figures_after_a_reconcile() {
 
     let (status, _, body) = operator.get("/readyz").await.unwrap();
     assert_eq!((status, body.as_str()), (200, "caches synced"));
+    // Logs written to a file carry no colour codes.
+    assert!(
+        !operator.stderr().contains('\u{1b}'),
+        "ANSI escapes in a log file: {}",
+        operator.stderr()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,4 +459,137 @@ async fn json_logs_at_trace_level_never_show_a_token() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_api_server_refuses_connections_exits_0_within_the_bound() {
+    let world = World::start().await;
+    let mut operator = cut_off(&world, "cut-off").start();
+
+    // Not ready, and /readyz says why: the caches wait for an API server that refuses.
+    let why = wait_not_ready(&operator, "last error").await;
+    assert!(
+        why.starts_with("waiting for caches to sync: PeeringAcceptor, PeeringDialer")
+            && why.contains("Connect"),
+        "{why}"
+    );
+    // The log says it too, at a steady rate, besides the client's connection errors.
+    wait_for(
+        "the log to say what the operator waits for",
+        TIMEOUT,
+        || async {
+            operator
+                .stderr()
+                .contains("waiting for caches to sync: PeeringAcceptor, PeeringDialer; last error:")
+                .then_some(())
+        },
+    )
+    .await;
+
+    terminate_within(&mut operator, STOP_BOUND, true).await;
+    assert!(
+        operator.stderr().contains("stopped"),
+        "{}",
+        operator.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_leader_election_cannot_reach_the_api_server_exits_0_within_the_bound() {
+    let world = World::start().await;
+    let mut operator = cut_off(&world, "electing")
+        .args(["--leader-elect", "--lease-namespace", NAMESPACE])
+        .args(["--identity", "electing"])
+        .start();
+    let why = wait_not_ready(
+        &operator,
+        "waiting for leader election to start; last error",
+    )
+    .await;
+    assert!(why.contains("Connect"), "{why}");
+    terminate_within(&mut operator, STOP_BOUND, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_a_standby_waiting_for_the_lease_exits_0_and_leaves_the_lease_alone() {
+    let world = World::start().await;
+    // Another replica holds the Lease for a long term.
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {"name": LEASE, "namespace": NAMESPACE},
+        "spec": {
+            "holderIdentity": "elsewhere",
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseDurationSeconds": 600,
+        },
+    }))
+    .unwrap();
+    Api::<Lease>::namespaced(world.client.clone(), NAMESPACE)
+        .create(&Default::default(), &lease)
+        .await
+        .expect("create the Lease");
+
+    let mut standby = replica(&world, "waiting");
+    standby.wait_ready("standby").await;
+    terminate_within(&mut standby, STOP_BOUND, true).await;
+    assert_eq!(
+        lease_holder(&world.client, NAMESPACE, LEASE)
+            .await
+            .as_deref(),
+        Some("elsewhere")
+    );
+    assert_stood_by(&world, "waiting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_consul_long_poll_hangs_exits_0_within_the_bound() {
+    let world = World::start().await;
+    let mut operator = single(&world, "patient").start();
+    operator.wait_ready("caches synced").await;
+    // A resource makes the operator watch Consul's peering list.
+    reconciled_acceptor(&world, "watched").await;
+
+    // From now on Consul answers nothing: the list in flight ends, the next one hangs.
+    let lists = || world.consul.count("GET", "/v1/peerings");
+    let answered = lists();
+    world.consul.set_delay(Some(Duration::from_secs(3600)));
+    wait_for("the list in flight to end", TIMEOUT, || async {
+        (lists() > answered).then_some(())
+    })
+    .await;
+
+    terminate_within(&mut operator, STOP_BOUND, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_abandons_a_reconcile_still_running_at_the_bound_and_exits_1() {
+    let world = World::start().await;
+    let mut operator = single(&world, "stuck")
+        .args(["--shutdown-timeout-seconds", "2"])
+        .start();
+    operator.wait_ready("caches synced").await;
+
+    // Consul answers nothing: the acceptor's pass waits on its first Consul call.
+    world.consul.set_delay(Some(Duration::from_secs(3600)));
+    create_acceptor(&world.client, NAMESPACE, "stuck", "stuck-token").await;
+    wait_for("the reconcile to read the Secret", TIMEOUT, || async {
+        world
+            .requests_of(&user_of("stuck"))
+            .iter()
+            .any(|(verb, resource, _)| verb == "get" && resource == "secrets")
+            .then_some(())
+    })
+    .await;
+
+    // Well before the default bound (10 s) would end it.
+    terminate_within(&mut operator, Duration::from_secs(8), false).await;
+    let stderr = operator.stderr();
+    assert!(
+        stderr.contains("a reconcile still running 1.5 s after the stop was abandoned"),
+        "{stderr}"
+    );
+    assert_eq!(world.tokens_issued(), 0);
 }
