@@ -14,6 +14,7 @@ use crate::auth::{Attributes, User};
 use crate::discovery;
 use crate::ext;
 use crate::faults::RequestKey;
+use crate::impersonation;
 use crate::rbac;
 use crate::request::{self, Query, ResourcePath, Route, Wanted};
 use crate::service_account_tokens;
@@ -38,7 +39,9 @@ pub async fn handle(front: Arc<Front>, req: Request) -> Response {
         Route::Health(_) => return text_response(200, "text/plain; charset=utf-8", "ok"),
         _ => {}
     }
-    let user = match authenticate(&front.shared, &parts.headers) {
+    let user = authenticate(&front.shared, &parts.headers)
+        .and_then(|u| impersonation::impersonate(&front.shared, u, &parts.headers));
+    let user = match user {
         Ok(u) => u,
         Err(e) => return error_response(&e),
     };

@@ -19,6 +19,7 @@ mod discovery;
 mod ext;
 mod faults;
 mod http;
+mod impersonation;
 mod kinds;
 mod rbac;
 mod registry;

@@ -253,3 +253,67 @@ async fn cluster_role_bindings_groups_and_aggregation() {
         fails(&a, &["get", "namespaces"]).await;
     }
 }
+
+const IMPERSONATOR: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: impersonate-team-sas}
+rules:
+- {apiGroups: [""], resources: [serviceaccounts], verbs: [impersonate]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: support-impersonates, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-team-sas}
+subjects:
+- {kind: ServiceAccount, name: support, namespace: default}
+"#;
+
+#[tokio::test]
+async fn impersonation_with_as_needs_the_impersonate_verb() {
+    for binary in binaries() {
+        let emu = emulator().await;
+        let k = admin(&emu, binary);
+        k.ok(&["create", "namespace", "team"]).await;
+        k.ok(&["create", "serviceaccount", "op", "-n", "team"])
+            .await;
+        k.ok(&["create", "serviceaccount", "support"]).await;
+        k.ok_with(&["apply", "-f", "-"], READER).await;
+        k.ok_with(&["apply", "-f", "-"], IMPERSONATOR).await;
+        let as_op = ["--as=system:serviceaccount:team:op"];
+        // The admin may impersonate anyone; the account then has its own rights only.
+        let list = ["get", "secrets", "-n", "team", "-o", "name"];
+        k.ok(&[&list[..], &as_op].concat()).await;
+        assert_eq!(
+            fails(
+                &k,
+                &[&["get", "secrets", "-n", "default"][..], &as_op].concat()
+            )
+            .await,
+            "Error from server (Forbidden): secrets is forbidden: User \"system:serviceaccount:team:op\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\"\n"
+        );
+        // A ServiceAccount may impersonate what its RoleBinding allows, no more; every group asked for too.
+        let token = k.ok(&["create", "token", "support"]).await;
+        let support = with_token(&emu, binary, token.trim());
+        support.ok(&[&list[..], &as_op].concat()).await;
+        assert_eq!(
+            fails(&support, &[&list[..], &["--as=bob"]].concat()).await,
+            "Error from server (Forbidden): users \"bob\" is forbidden: User \"system:serviceaccount:default:support\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope\n"
+        );
+        assert_eq!(
+            fails(
+                &support,
+                &[&list[..], &["--as=system:serviceaccount:default:b"]].concat()
+            )
+            .await,
+            "Error from server (Forbidden): serviceaccounts \"b\" is forbidden: User \"system:serviceaccount:default:support\" cannot impersonate resource \"serviceaccounts\" in API group \"\" in the namespace \"default\"\n"
+        );
+        let with_group = [&as_op[..], &["--as-group=developers"]].concat();
+        assert!(
+            fails(&support, &[&list[..], &with_group].concat())
+                .await
+                .contains("groups \"developers\" is forbidden")
+        );
+        k.ok(&[&list[..], &with_group].concat()).await;
+    }
+}
