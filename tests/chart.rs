@@ -9,6 +9,7 @@ use helm::{Release, Rendered, Validation};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use test_support::kubectl::{Binary, Kubectl, binaries};
 
 const NAMESPACE: &str = "ops";
 
@@ -705,44 +706,6 @@ fn granted_rules_follow_the_bindings_to_the_operator_service_account() {
     assert_eq!(lease.to_emulator_rule().namespaces, [NAMESPACE]);
 }
 
-/// The real kubectl against an emulated API server, with a timeout so a hang fails instead of blocking.
-async fn kubectl_output(
-    kubeconfig: &std::path::Path,
-    args: &[&str],
-    stdin: &str,
-) -> std::process::Output {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("/usr/bin/kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run /usr/bin/kubectl");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("kubectl {args:?} hung"))
-        .unwrap()
-}
-
-/// [`kubectl_output`] that must succeed; its stdout.
-async fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: &str) -> String {
-    let out = kubectl_output(kubeconfig, args, stdin).await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}\nstdout: {stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 /// The kinds the chart renders, all served by the emulated API server. ServiceMonitor and PrometheusRule are custom
 /// resources of the Prometheus Operator: the test installs a minimal CRD for each first, as a cluster running that
 /// operator has.
@@ -830,7 +793,7 @@ fn contains(live: &Value, wanted: &Value) -> bool {
 }
 
 /// The live objects of the rendered ones, read back with `kubectl get -o json`, by kubectl name.
-async fn get_back(kubeconfig: &std::path::Path, objects: &[&Value]) -> BTreeMap<String, Value> {
+async fn get_back(kubectl: &Kubectl, objects: &[&Value]) -> BTreeMap<String, Value> {
     let names: Vec<String> = objects.iter().map(|o| kubectl_name(o)).collect();
     let mut out = BTreeMap::new();
     for (object, name) in objects.iter().zip(&names) {
@@ -838,7 +801,7 @@ async fn get_back(kubeconfig: &std::path::Path, objects: &[&Value]) -> BTreeMap<
         if let Some(ns) = object["metadata"]["namespace"].as_str() {
             args.extend(["-n", ns]);
         }
-        let live: Value = serde_json::from_str(&kubectl(kubeconfig, &args, "").await).unwrap();
+        let live: Value = serde_json::from_str(&kubectl.ok(&args).await).unwrap();
         out.insert(name.clone(), live);
     }
     out
@@ -847,31 +810,27 @@ async fn get_back(kubeconfig: &std::path::Path, objects: &[&Value]) -> BTreeMap<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chart_crds_and_objects_apply_to_the_emulated_api_server_with_kubectl() {
     emulator_common::install_crypto_provider();
-    for values in [
-        "default-values.yaml",
-        "namespaced-values.yaml",
-        "ha-values.yaml",
-        "tls-acl-values.yaml",
-        "observability-values.yaml",
-    ] {
-        apply_release_to_a_fresh_emulator(values).await;
+    for binary in binaries() {
+        for values in [
+            "default-values.yaml",
+            "namespaced-values.yaml",
+            "ha-values.yaml",
+            "tls-acl-values.yaml",
+            "observability-values.yaml",
+        ] {
+            apply_release_to_a_fresh_emulator(values, binary).await;
+        }
     }
 }
 
 /// One install as a user does it with kubectl: the CRDs, then every rendered object (client-side apply, a re-apply
 /// that changes nothing, server-side apply), read back and printed.
-async fn apply_release_to_a_fresh_emulator(values: &str) {
+async fn apply_release_to_a_fresh_emulator(values: &str, binary: &'static Binary) {
     let emulator = kube_emulator::start()
         .await
         .expect("the kube emulator starts");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "chart-apply-{}-{}",
-        std::process::id(),
-        values.trim_end_matches(".yaml")
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    emulator.write_kubeconfig(&kubeconfig).unwrap();
+    let kubectl = Kubectl::new(binary);
+    emulator.write_kubeconfig(kubectl.kubeconfig()).unwrap();
     let rendered = render_file(values);
     let objects: Vec<&Value> = rendered.objects().collect();
     for object in &objects {
@@ -885,7 +844,7 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
     // The chart's crds/ directory as a user applies it (Helm installs it the same way, without templating).
     let crds_dir = helm::chart_dir().join("crds");
     let crds_dir = crds_dir.to_str().unwrap();
-    let out = kubectl(&kubeconfig, &["apply", "-f", crds_dir], "").await;
+    let out = kubectl.ok(&["apply", "-f", crds_dir]).await;
     for crd in [
         "peeringacceptors.consulpeering.io",
         "peeringdialers.consulpeering.io",
@@ -903,7 +862,9 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
         "crd/peeringdialers.consulpeering.io",
     ]);
     if rendered.of_kind("ServiceMonitor").next().is_some() {
-        kubectl(&kubeconfig, &["apply", "-f", "-"], SERVICE_MONITOR_CRD).await;
+        kubectl
+            .ok_with(&["apply", "-f", "-"], SERVICE_MONITOR_CRD)
+            .await;
         wait.push("crd/servicemonitors.monitoring.coreos.com");
     }
     if rendered.of_kind("PrometheusRule").next().is_some() {
@@ -912,9 +873,9 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
             .await;
         wait.push("crd/prometheusrules.monitoring.coreos.com");
     }
-    kubectl(&kubeconfig, &wait, "").await;
+    kubectl.ok(&wait).await;
     // Upgrading re-applies them: nothing changes.
-    let again = kubectl(&kubeconfig, &["apply", "-f", crds_dir], "").await;
+    let again = kubectl.ok(&["apply", "-f", crds_dir]).await;
     assert_eq!(again.matches(" unchanged").count(), 2, "{again}");
 
     let mut namespaces: Vec<&str> = objects
@@ -924,7 +885,7 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
     namespaces.sort();
     namespaces.dedup();
     for ns in &namespaces {
-        kubectl(&kubeconfig, &["create", "namespace", ns], "").await;
+        kubectl.ok(&["create", "namespace", ns]).await;
     }
 
     // Client-side apply of everything the chart renders, validated by the server (kubectl sends
@@ -934,7 +895,7 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
         .iter()
         .map(|m| format!("---\n{}\n", m.yaml))
         .collect();
-    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], &manifests).await;
+    let out = kubectl.ok_with(&["apply", "-f", "-"], &manifests).await;
     for object in &objects {
         let line = format!("{} created", kubectl_name(object));
         assert!(
@@ -943,12 +904,12 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
         );
     }
     assert_eq!(out.lines().count(), objects.len(), "{values}:\n{out}");
-    let created = get_back(&kubeconfig, &objects).await;
+    let created = get_back(&kubectl, &objects).await;
 
     // Applying the same manifests again changes nothing on the server. kubectl reports each object unchanged, except
     // a PodDisruptionBudget: its selector's patch strategy is `replace`, so kubectl's patch for it is never empty and
     // it says "configured" (as against a real API server) although the server keeps the object as it was.
-    let out = kubectl(&kubeconfig, &["apply", "-f", "-"], &manifests).await;
+    let out = kubectl.ok_with(&["apply", "-f", "-"], &manifests).await;
     for object in &objects {
         let verb = if object["kind"] == "PodDisruptionBudget" {
             "configured"
@@ -961,7 +922,7 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
             "{values}: no {line:?} in:\n{out}"
         );
     }
-    let reapplied = get_back(&kubeconfig, &objects).await;
+    let reapplied = get_back(&kubectl, &objects).await;
     for (name, live) in &reapplied {
         assert_eq!(
             live["metadata"]["resourceVersion"], created[name]["metadata"]["resourceVersion"],
@@ -972,12 +933,9 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
     // Server-side apply takes the objects over from client-side apply without a conflict: the
     // chart spells out what the server would default inside atomic structs (`fieldRef.apiVersion`),
     // so nothing client-side apply owns differs from what is applied.
-    let out = kubectl(
-        &kubeconfig,
-        &["apply", "--server-side", "-f", "-"],
-        &manifests,
-    )
-    .await;
+    let out = kubectl
+        .ok_with(&["apply", "--server-side", "-f", "-"], &manifests)
+        .await;
     for object in &objects {
         let line = format!("{} serverside-applied", kubectl_name(object));
         assert!(
@@ -985,7 +943,7 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
             "{values}: no {line:?} in:\n{out}"
         );
     }
-    let applied = get_back(&kubeconfig, &objects).await;
+    let applied = get_back(&kubectl, &objects).await;
     for object in &objects {
         let name = kubectl_name(object);
         let live = &applied[&name];
@@ -1042,12 +1000,9 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
 
     // What `kubectl get` prints: the real server's columns for each kind.
     let ns = NAMESPACE;
-    let table = kubectl(
-        &kubeconfig,
-        &["get", "deploy,svc,sa,pdb,role,rolebinding", "-n", ns],
-        "",
-    )
-    .await;
+    let table = kubectl
+        .ok(&["get", "deploy,svc,sa,pdb,role,rolebinding", "-n", ns])
+        .await;
     let deployment_name = rendered.one("Deployment")["metadata"]["name"]
         .as_str()
         .unwrap();
@@ -1096,9 +1051,8 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
         "{table}"
     );
     // Cluster-scoped RBAC objects are listed without a namespace; bindings print their role and, wide, subjects.
-    let wide = kubectl(
-        &kubeconfig,
-        &[
+    let wide = kubectl
+        .ok(&[
             "get",
             "clusterrole,clusterrolebinding,rolebinding",
             "-A",
@@ -1106,10 +1060,8 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
             "wide",
             "-l",
             &format!("app.kubernetes.io/instance={}", helm::RELEASE_NAME),
-        ],
-        "",
-    )
-    .await;
+        ])
+        .await;
     for binding in rendered
         .of_kind("ClusterRoleBinding")
         .chain(rendered.of_kind("RoleBinding"))
@@ -1158,24 +1110,18 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
         .unwrap_or(NAMESPACE)
         .to_string();
     if !namespaces.contains(&namespace.as_str()) {
-        kubectl(&kubeconfig, &["create", "namespace", &namespace], "").await;
+        kubectl.ok(&["create", "namespace", &namespace]).await;
     }
-    let out = kubectl(
-        &kubeconfig,
-        &["apply", "-n", &namespace, "-f", "-"],
-        &example,
-    )
-    .await;
+    let out = kubectl
+        .ok_with(&["apply", "-n", &namespace, "-f", "-"], &example)
+        .await;
     assert!(
         out.contains("peeringacceptor.consulpeering.io/dc2 created"),
         "{out}"
     );
-    let table = kubectl(
-        &kubeconfig,
-        &["get", "peeringacceptors", "-n", &namespace],
-        "",
-    )
-    .await;
+    let table = kubectl
+        .ok(&["get", "peeringacceptors", "-n", &namespace])
+        .await;
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
@@ -1185,7 +1131,6 @@ async fn apply_release_to_a_fresh_emulator(values: &str) {
     assert!(table.lines().nth(1).unwrap().starts_with("dc2 "), "{table}");
 
     emulator.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The rows of the Markdown table of chart values (the one headed `| key | default | description |`).

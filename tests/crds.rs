@@ -9,6 +9,7 @@ use consul_peering_operator::crd::{self, validation};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use regex::Regex;
 use serde_json::Value;
+use test_support::kubectl::{Binary, Kubectl, binaries};
 
 fn crds_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/crds"))
@@ -368,45 +369,23 @@ fn the_schema_refuses_what_consul_refuses() {
     assert!(dialer_spec.get("delivery").is_none());
 }
 
-/// Real kubectl against the emulated API server; returns (success, stdout, stderr).
-async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("/usr/bin/kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run /usr/bin/kubectl");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("kubectl {args:?} hung"))
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_installs_the_crds_and_the_schema_validates_and_defaults() {
     emulator_common::install_crypto_provider();
+    for binary in binaries() {
+        install_the_crds_and_use_them(binary).await;
+    }
+}
+
+/// The checks of [`kubectl_installs_the_crds_and_the_schema_validates_and_defaults`] with one kubectl, against a
+/// fresh emulated API server.
+async fn install_the_crds_and_use_them(binary: &'static Binary) {
     let cluster = kube_emulator::start().await.unwrap();
-    let dir = std::env::temp_dir().join(format!("cpo-crds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    cluster.write_kubeconfig(&kubeconfig).unwrap();
+    let kubectl = Kubectl::new(binary);
+    cluster.write_kubeconfig(kubectl.kubeconfig()).unwrap();
 
     let crds = crds_dir().to_str().unwrap().to_owned();
-    let (ok, out, err) = kubectl(&kubeconfig, &["apply", "-f", &crds], "").await;
-    assert!(ok, "{err}");
+    let out = kubectl.ok(&["apply", "-f", &crds]).await;
     assert!(
         out.contains("peeringacceptors.consulpeering.io created"),
         "{out}"
@@ -421,17 +400,14 @@ spec:
   peer:
     secret: {name: peering-token}
 "#;
-    let (ok, _, err) = kubectl(&kubeconfig, &["apply", "-f", "-"], minimal).await;
-    assert!(ok, "{err}");
-    let (ok, out, err) = kubectl(&kubeconfig, &["get", "pacc", "dc2", "-o", "json"], "").await;
-    assert!(ok, "{err}");
+    kubectl.ok_with(&["apply", "-f", "-"], minimal).await;
+    let out = kubectl.ok(&["get", "pacc", "dc2", "-o", "json"]).await;
     let object: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(object["spec"]["peer"]["secret"]["key"], "data");
     assert_eq!(object["spec"]["peer"]["secret"]["backend"], "kubernetes");
 
     // The printer columns, through the short name and the category.
-    let (ok, out, err) = kubectl(&kubeconfig, &["get", "consul-peering"], "").await;
-    assert!(ok, "{err}");
+    let out = kubectl.ok(&["get", "consul-peering"]).await;
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "READY", "STATE", "SECRET", "AGE"], "{out}");
 
@@ -453,8 +429,9 @@ spec:
         let manifest = format!(
             "apiVersion: consulpeering.io/v1alpha1\nkind: PeeringAcceptor\nmetadata: {{name: bad, namespace: default}}\n{bad}\n"
         );
-        let (ok, _, err) = kubectl(&kubeconfig, &["apply", "-f", "-"], &manifest).await;
-        assert!(!ok, "{bad} was accepted");
+        let out = kubectl.run_with(&["apply", "-f", "-"], &manifest).await;
+        assert!(!out.status.success(), "{bad} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(field), "{bad}: {err}");
     }
 }

@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use consul_peering_operator::crd::{ConditionStatus, PeeringAcceptor, PeeringDialer, reason};
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube_emulator::Rule;
@@ -149,14 +150,7 @@ async fn an_unreachable_target_is_delivered_to_once_it_is_back_and_ready_never_d
         &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
     )
     .await;
-    let failed = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=False", |a| {
-        is(
-            delivered(a),
-            ConditionStatus::False,
-            reason::DELIVERY_FAILED,
-        )
-    })
-    .await;
+    let failed = wait_delivery_failed(&c, "Delivered=False").await;
     let message = &delivered(&failed).unwrap().message;
     assert!(message.contains(KUBECONFIG_SECRET), "{message}");
     assert!(
@@ -180,20 +174,10 @@ async fn an_unreachable_target_is_delivered_to_once_it_is_back_and_ready_never_d
         ConditionStatus::False,
         reason::DELIVERY_FAILED
     ));
-    assert!(
-        c.dc2
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_token_secret(&c.dc2).await);
 
     gate.open();
-    let done = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
-        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
-    })
-    .await;
+    let done = wait_delivered(&c).await;
     let status = done.status.unwrap();
     assert_eq!(
         status.delivery[0].token_fingerprint.as_deref(),
@@ -246,10 +230,7 @@ async fn refused_writes_and_a_wrong_address_end_in_delivery_once_they_are_over()
     .await;
     // The corrected kubeconfig is picked up by the retries (the Secret is not watched).
     c.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
-        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
-    })
-    .await;
+    wait_delivered(&c).await;
     let first = secret_value(&c.dc2.secrets(), TOKEN_SECRET, "data")
         .await
         .expect("delivered");
@@ -257,14 +238,7 @@ async fn refused_writes_and_a_wrong_address_end_in_delivery_once_they_are_over()
     // dc2 has no dialer, so its own operator writes nothing: every write fault is delivery's.
     c.dc2.kube.fail_next_writes(2, 500);
     rotate(&c.dc1.acceptors(), ACCEPTOR, 1).await;
-    let failed = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=False (500)", |a| {
-        is(
-            delivered(a),
-            ConditionStatus::False,
-            reason::DELIVERY_FAILED,
-        )
-    })
-    .await;
+    let failed = wait_delivery_failed(&c, "Delivered=False (500)").await;
     let message = &delivered(&failed).unwrap().message;
     assert!(
         message.contains("500") || message.contains("nternal"),
@@ -302,17 +276,7 @@ async fn a_deleted_or_edited_copy_is_restored_and_the_dialer_does_not_establish_
     let token = c.peer_from_examples().await;
     let secrets = c.dc2.secrets();
 
-    secrets
-        .delete(TOKEN_SECRET, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(&secrets, TOKEN_SECRET, "the copy restored", |s| {
-        s.data
-            .as_ref()
-            .and_then(|d| d.get("data"))
-            .is_some_and(|v| v.0 == token.as_bytes())
-    })
-    .await;
+    delete_the_copy_and_wait_until_restored(&c, &token).await;
 
     secrets
         .patch(
@@ -323,10 +287,7 @@ async fn a_deleted_or_edited_copy_is_restored_and_the_dialer_does_not_establish_
         .await
         .unwrap();
     wait_for(&secrets, TOKEN_SECRET, "the copy rewritten", |s| {
-        s.data
-            .as_ref()
-            .and_then(|d| d.get("data"))
-            .is_some_and(|v| v.0 == token.as_bytes())
+        holds_token(s, &token)
     })
     .await;
 
@@ -351,10 +312,7 @@ async fn a_changed_kubeconfig_secret_replaces_the_remote_watch() {
         &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
     )
     .await;
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
-        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
-    })
-    .await;
+    wait_delivered(&c).await;
     let watches = c.dc2.kube.open_watches();
     for version in 1..=3 {
         patch_metadata(
@@ -383,18 +341,7 @@ async fn a_changed_kubeconfig_secret_replaces_the_remote_watch() {
     let token = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data")
         .await
         .unwrap();
-    c.dc2
-        .secrets()
-        .delete(TOKEN_SECRET, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(&c.dc2.secrets(), TOKEN_SECRET, "the copy restored", |s| {
-        s.data
-            .as_ref()
-            .and_then(|d| d.get("data"))
-            .is_some_and(|v| v.0 == token.as_bytes())
-    })
-    .await;
+    delete_the_copy_and_wait_until_restored(&c, &token).await;
     c.stop().await;
 }
 
@@ -447,14 +394,7 @@ async fn a_least_privilege_kubeconfig_is_enough_and_a_missing_right_is_reported(
         &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
     )
     .await;
-    let refused = wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=False", |a| {
-        is(
-            delivered(a),
-            ConditionStatus::False,
-            reason::DELIVERY_FAILED,
-        )
-    })
-    .await;
+    let refused = wait_delivery_failed(&c, "Delivered=False").await;
     let message = &delivered(&refused).unwrap().message;
     assert!(
         message.contains("forbidden") && message.contains("peering-reader"),
@@ -462,25 +402,11 @@ async fn a_least_privilege_kubeconfig_is_enough_and_a_missing_right_is_reported(
     );
 
     kubeconfig_secret("delivery", &deliverer).await;
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
-        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
-    })
-    .await;
+    wait_delivered(&c).await;
     let token = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data")
         .await
         .unwrap();
-    c.dc2
-        .secrets()
-        .delete(TOKEN_SECRET, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(&c.dc2.secrets(), TOKEN_SECRET, "the copy restored", |s| {
-        s.data
-            .as_ref()
-            .and_then(|d| d.get("data"))
-            .is_some_and(|v| v.0 == token.as_bytes())
-    })
-    .await;
+    delete_the_copy_and_wait_until_restored(&c, &token).await;
     c.dc1
         .acceptors()
         .delete(ACCEPTOR, &DeleteParams::default())
@@ -505,50 +431,22 @@ async fn a_removed_target_gets_its_copy_withdrawn_once_reachable() {
 
     gate.close();
     apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
-    let pending = wait_for(&c.dc1.acceptors(), ACCEPTOR, "withdrawal pending", |a| {
-        is(
-            delivered(a),
-            ConditionStatus::False,
-            reason::DELIVERY_FAILED,
-        )
-    })
-    .await;
+    let pending = wait_delivery_failed(&c, "withdrawal pending").await;
     assert!(is(
         acceptor_ready(&pending),
         ConditionStatus::True,
         reason::READY
     ));
-    assert!(
-        c.dc2
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(has_token_secret(&c.dc2).await);
 
     gate.open();
     wait_for(&c.dc1.acceptors(), ACCEPTOR, "no delivery status", |a| {
         a.status.as_ref().is_some_and(|s| s.delivery.is_empty())
     })
     .await;
-    assert!(
-        c.dc2
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_token_secret(&c.dc2).await);
     // The acceptor's own Secret and peering are untouched.
-    assert!(
-        c.dc1
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(has_token_secret(&c.dc1).await);
     assert_eq!(c.dc1.token_calls(), 1);
     c.stop().await;
 }
@@ -620,10 +518,7 @@ async fn a_foreign_secret_in_the_target_is_left_alone() {
         .delete(TOKEN_SECRET, &DeleteParams::default())
         .await
         .unwrap();
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
-        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
-    })
-    .await;
+    wait_delivered(&c).await;
     let token = secret_value(&c.dc1.secrets(), TOKEN_SECRET, "data")
         .await
         .unwrap();
@@ -694,14 +589,7 @@ current-context: dc2
     // Give a run (and a retry) every chance to happen.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!marker.exists(), "the exec plugin ran");
-    assert!(
-        c.dc2
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_token_secret(&c.dc2).await);
     c.stop().await;
 }
 
@@ -722,33 +610,12 @@ async fn deleting_the_acceptor_waits_for_an_unreachable_target_to_withdraw_the_c
     let held = c.dc1.acceptors().get(ACCEPTOR).await.unwrap();
     assert!(held.metadata.deletion_timestamp.is_some());
     assert_eq!(held.finalizers(), ["consulpeering.io/finalizer"]);
-    assert!(
-        c.dc2
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(has_token_secret(&c.dc2).await);
 
     gate.open();
     wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
-    assert!(
-        c.dc2
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        c.dc1
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_token_secret(&c.dc2).await);
+    assert!(!has_token_secret(&c.dc1).await);
     c.dc1.wait_peering(ACCEPTOR, None).await;
     c.stop().await;
 }
@@ -770,14 +637,7 @@ async fn deleting_both_sides_cleans_up_everything() {
         .unwrap();
     wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
     c.dc1.wait_peering(ACCEPTOR, None).await;
-    assert!(
-        c.dc1
-            .secrets()
-            .get_opt(TOKEN_SECRET)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_token_secret(&c.dc1).await);
     wait_gone(&c.dc2.secrets(), TOKEN_SECRET).await;
     // The peer terminated and the Secret was withdrawn: the condition names the termination,
     // which is what a new token would cure.
@@ -826,9 +686,54 @@ async fn delivering_through_a_gate(c: &TwoClusters) -> Gate {
         &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
     )
     .await;
+    wait_delivered(&c).await;
+    gate
+}
+
+/// Deletes dc2's copy of the token Secret, as a user might by mistake, and waits until the remote watch has
+/// brought it back holding `token`.
+async fn delete_the_copy_and_wait_until_restored(c: &TwoClusters, token: &str) {
+    let secrets = c.dc2.secrets();
+    secrets
+        .delete(TOKEN_SECRET, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(&secrets, TOKEN_SECRET, "the copy restored", |s| {
+        holds_token(s, token)
+    })
+    .await;
+}
+
+/// Whether the token Secret holds `token` under its key.
+fn holds_token(secret: &Secret, token: &str) -> bool {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("data"))
+        .is_some_and(|v| v.0 == token.as_bytes())
+}
+
+/// Whether `dc` holds a token Secret (dc1 its own, dc2 the delivered copy).
+async fn has_token_secret(dc: &Dc) -> bool {
+    dc.secrets().get_opt(TOKEN_SECRET).await.unwrap().is_some()
+}
+
+/// Waits until dc1's acceptor reports its delivery done (`Delivered=True`); returns it.
+async fn wait_delivered(c: &TwoClusters) -> PeeringAcceptor {
     wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
         is(delivered(a), ConditionStatus::True, reason::DELIVERED)
     })
-    .await;
-    gate
+    .await
+}
+
+/// Waits until dc1's acceptor reports a delivery (or withdrawal) failing; returns it.
+async fn wait_delivery_failed(c: &TwoClusters, what: &str) -> PeeringAcceptor {
+    wait_for(&c.dc1.acceptors(), ACCEPTOR, what, |a| {
+        is(
+            delivered(a),
+            ConditionStatus::False,
+            reason::DELIVERY_FAILED,
+        )
+    })
+    .await
 }

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use consul_peering_operator::crd::{ConditionStatus, PeeringAcceptor, PeeringDialer, reason};
@@ -14,6 +13,7 @@ use kube::Api;
 use serde_json::json;
 use support::operator::scratch_file;
 use support::two_clusters::*;
+use test_support::kubectl::{Kubectl, binaries, table};
 
 /// The Secret the dialers of these tests read.
 const DIALER_SECRET: &str = "dialer-token";
@@ -274,60 +274,6 @@ async fn a_broken_stream_shows_failing_and_recovers_without_a_new_establish() {
     c.stop().await;
 }
 
-/// Runs kubectl against the playground's kubeconfig; fails the test unless it succeeds.
-async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
-    let mut command = tokio::process::Command::new("kubectl");
-    command
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(TIMEOUT + Duration::from_secs(10), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish"))
-        .expect("kubectl runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "kubectl {args:?} failed: {}{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// A kubectl table as rows of cells: the header gives each column's start.
-fn table(text: &str) -> Vec<Vec<String>> {
-    let mut lines = text.lines();
-    let header = lines.next().expect("a header line");
-    let mut starts = Vec::new();
-    let mut previous = ' ';
-    for (i, ch) in header.char_indices() {
-        // A column starts after at least two spaces ("REMOTE DC" is one column).
-        if ch != ' ' && (i == 0 || (previous == ' ' && header[..i].ends_with("  "))) {
-            starts.push(i);
-        }
-        previous = ch;
-    }
-    std::iter::once(header)
-        .chain(lines)
-        .map(|line| {
-            starts
-                .iter()
-                .enumerate()
-                .map(|(n, &start)| {
-                    let end = starts.get(n + 1).copied().unwrap_or(line.len());
-                    line.get(start..end.min(line.len()))
-                        .unwrap_or("")
-                        .trim()
-                        .to_owned()
-                })
-                .collect()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
     emulator_common::install_crypto_provider();
@@ -354,47 +300,48 @@ async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
             .await
             .unwrap();
 
-    let kubeconfig = pg.kubeconfig_path();
-    let cache = dir.join("kube-cache");
     let timeout = format!("--timeout={}s", TIMEOUT.as_secs());
-    let waited = kubectl(
-        &kubeconfig,
-        &cache,
-        &[
+    for binary in binaries() {
+        let kubectl = Kubectl::new(binary).with_kubeconfig(pg.kubeconfig_path());
+        check_with_kubectl(&kubectl, &timeout).await;
+    }
+
+    pg.shutdown().await.expect("the playground stops cleanly");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a user sees of the peered playground with this kubectl: the dialer Ready and ACTIVE, its columns, the
+/// delivered token it used.
+async fn check_with_kubectl(kubectl: &Kubectl, timeout: &str) {
+    let waited = kubectl
+        .ok(&[
             "--context",
             "dc2",
             "wait",
             "--for=condition=Ready",
             "peeringdialer/dc1",
-            &timeout,
-        ],
-    )
-    .await;
+            timeout,
+        ])
+        .await;
     assert_eq!(
         waited.trim(),
         "peeringdialer.consulpeering.io/dc1 condition met"
     );
-    kubectl(
-        &kubeconfig,
-        &cache,
-        &[
+    kubectl
+        .ok(&[
             "--context",
             "dc1",
             "wait",
             "--for=jsonpath={.status.state}=ACTIVE",
             "peeringacceptor/dc2",
-            &timeout,
-        ],
-    )
-    .await;
+            timeout,
+        ])
+        .await;
 
     let rows = table(
-        &kubectl(
-            &kubeconfig,
-            &cache,
-            &["--context", "dc2", "get", "peeringdialers"],
-        )
-        .await,
+        &kubectl
+            .ok(&["--context", "dc2", "get", "peeringdialers"])
+            .await,
     );
     assert_eq!(rows[0], ["NAME", "READY", "STATE", "SECRET", "AGE"]);
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -402,12 +349,9 @@ async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
     assert!(!rows[1][4].is_empty(), "an age: {rows:?}");
 
     let wide = table(
-        &kubectl(
-            &kubeconfig,
-            &cache,
-            &["--context", "dc2", "get", "pdial", "-o", "wide"],
-        )
-        .await,
+        &kubectl
+            .ok(&["--context", "dc2", "get", "pdial", "-o", "wide"])
+            .await,
     );
     assert_eq!(
         wide[0],
@@ -417,20 +361,22 @@ async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
             "REASON",
             "STATE",
             "SECRET",
+            "PEER NAME",
+            "PEERING ID",
+            "LAST SYNC",
             "REMOTE DC",
             "AGE"
         ]
     );
     assert_eq!(
-        wide[1][..6],
-        ["dc1", "True", "Active", "ACTIVE", TOKEN_SECRET, "dc1"]
+        wide[1][..5],
+        ["dc1", "True", "Active", "ACTIVE", TOKEN_SECRET]
     );
+    assert_eq!(wide[1][8], "dc1", "the remote datacenter: {wide:?}");
 
     // The dialer used the token the acceptor delivered into dc2.
-    let used = kubectl(
-        &kubeconfig,
-        &cache,
-        &[
+    let used = kubectl
+        .ok(&[
             "--context",
             "dc2",
             "get",
@@ -438,13 +384,10 @@ async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
             "dc1",
             "-o",
             "jsonpath={.status.tokenFingerprint}",
-        ],
-    )
-    .await;
-    let delivered = kubectl(
-        &kubeconfig,
-        &cache,
-        &[
+        ])
+        .await;
+    let delivered = kubectl
+        .ok(&[
             "--context",
             "dc1",
             "get",
@@ -452,15 +395,12 @@ async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
             "dc2",
             "-o",
             "jsonpath={.status.delivery[0].tokenFingerprint}",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(used, delivered);
     assert_eq!(used.len(), 16, "a fingerprint: {used:?}");
-    let label = kubectl(
-        &kubeconfig,
-        &cache,
-        &[
+    let label = kubectl
+        .ok(&[
             "--context",
             "dc2",
             "get",
@@ -468,11 +408,7 @@ async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
             TOKEN_SECRET,
             "-o",
             "jsonpath={.metadata.labels.consulpeering\\.io/peering-token}",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(label, "true");
-
-    pg.shutdown().await.expect("the playground stops cleanly");
-    let _ = std::fs::remove_dir_all(&dir);
 }

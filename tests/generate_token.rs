@@ -306,43 +306,23 @@ async fn https_with_ca_client_certificate_and_server_name() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 
     // From flags.
-    let output = generate_token(
-        &[
-            "-name",
-            "dc3",
-            "-http-addr",
-            &dc1.url(),
-            "-ca-file",
-            ca,
-            "-client-cert",
-            cert,
-            "-client-key",
-            key,
-        ],
-        &[],
-    )
-    .await;
+    let url = dc1.url();
+    let flags = [
+        "-http-addr",
+        &url,
+        "-ca-file",
+        ca,
+        "-client-cert",
+        cert,
+        "-client-key",
+        key,
+    ];
+    let output = generate_token(&[&["-name", "dc3"][..], &flags].concat(), &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 
     // A name the certificate does not hold.
-    let output = generate_token(
-        &[
-            "-name",
-            "dc4",
-            "-http-addr",
-            &dc1.url(),
-            "-ca-file",
-            ca,
-            "-client-cert",
-            cert,
-            "-client-key",
-            key,
-            "-tls-server-name",
-            "server.dc9.consul",
-        ],
-        &[],
-    )
-    .await;
+    let wrong_name = ["-name", "dc4", "-tls-server-name", "server.dc9.consul"];
+    let output = generate_token(&[&wrong_name[..], &flags].concat(), &[]).await;
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(

@@ -1,6 +1,6 @@
 //! kubectl against the playground, as the README tells a newcomer to use it: the real binary's
-//! `playground` command, then the real kubectl (v1.32, /usr/bin/kubectl) applying the example
-//! acceptor, waiting for it to be Ready and listing it with the CRD's printer columns.
+//! `playground` command, then the real kubectl (each one found, see `test_support::kubectl`) applying
+//! the example acceptor, waiting for it to be Ready and listing it with the CRD's printer columns.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
+use test_support::kubectl::{Binary, Kubectl, binaries, table};
+
 const BINARY: &str = env!("CARGO_BIN_EXE_consul-peering-operator");
 
 /// The playground process; killed (by its id) if the test ends before stopping it.
@@ -72,26 +73,11 @@ impl Playground {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
 
-    /// Runs kubectl with the playground's kubeconfig; returns stdout, failing the test with
-    /// kubectl's stderr when it fails.
-    fn kubectl(&self, args: &[&str]) -> String {
-        let output = Command::new(KUBECTL)
-            .args(args)
-            .arg("--cache-dir")
-            .arg(self.dir.join("kube-cache"))
-            .env("KUBECONFIG", self.dir.join("kubeconfig"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run kubectl");
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "kubectl {}: {}\nstdout: {stdout}\nstderr: {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
+    /// kubectl with the playground's kubeconfig, run from the repository (for the README's relative paths).
+    fn kubectl(&self, binary: &'static Binary) -> Kubectl {
+        Kubectl::new(binary)
+            .with_kubeconfig(self.dir.join("kubeconfig"))
+            .in_dir(env!("CARGO_MANIFEST_DIR"))
     }
 
     /// Stops it as Ctrl-C does and returns what it printed until it exited.
@@ -117,25 +103,24 @@ impl Drop for Playground {
     }
 }
 
-fn state_dir() -> PathBuf {
+fn state_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("playground-kubectl-{}", std::process::id()));
+        .join(format!("playground-kubectl-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create the state dir");
     dir
 }
 
-/// The column titles of a `kubectl get` table and the cells of its rows.
-fn table(output: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut lines = output.lines();
-    let split = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-    let header = split(lines.next().expect("a header line"));
-    (header, lines.map(split).collect())
+#[tokio::test]
+async fn kubectl_applies_waits_for_and_lists_the_example_acceptor_in_the_playground() {
+    for (n, binary) in binaries().iter().enumerate() {
+        apply_wait_and_list_in_a_fresh_playground(binary, &n.to_string()).await;
+    }
 }
 
-#[test]
-fn kubectl_applies_waits_for_and_lists_the_example_acceptor_in_the_playground() {
-    let dir = state_dir();
+/// The README's steps with one kubectl, in a playground of their own.
+async fn apply_wait_and_list_in_a_fresh_playground(binary: &'static Binary, name: &str) {
+    let dir = state_dir(name);
     let playground = Playground::start(&dir);
     let started = playground.wait_for_line("playground ready", Duration::from_secs(60));
     assert!(
@@ -165,35 +150,41 @@ fn kubectl_applies_waits_for_and_lists_the_example_acceptor_in_the_playground() 
         );
         assert!(c["consul"]["token"].is_null() && c["consul"]["caFile"].is_null());
     }
+    let kubectl = playground.kubectl(binary);
 
-    let applied =
-        playground.kubectl(&["apply", "-f", "examples/acceptor.yaml", "--context", "dc1"]);
+    let applied = kubectl
+        .ok(&["apply", "-f", "examples/acceptor.yaml", "--context", "dc1"])
+        .await;
     assert_eq!(
         applied.trim(),
         "peeringacceptor.consulpeering.io/dc2 created"
     );
-    let waited = playground.kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "peeringacceptor/dc2",
-        "--context",
-        "dc1",
-        "--timeout=60s",
-    ]);
+    let waited = kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "peeringacceptor/dc2",
+            "--context",
+            "dc1",
+            "--timeout=60s",
+        ])
+        .await;
     assert_eq!(
         waited.trim(),
         "peeringacceptor.consulpeering.io/dc2 condition met"
     );
 
-    let listed = playground.kubectl(&["get", "peeringacceptors", "--context", "dc1"]);
-    let (header, rows) = table(&listed);
+    let listed = kubectl
+        .ok(&["get", "peeringacceptors", "--context", "dc1"])
+        .await;
+    let rows = table(&listed);
     assert_eq!(
-        header,
+        rows[0],
         ["NAME", "READY", "STATE", "SECRET", "AGE"],
         "{listed}"
     );
-    assert_eq!(rows.len(), 1, "{listed}");
-    let row = &rows[0];
+    assert_eq!(rows.len(), 2, "{listed}");
+    let row = &rows[1];
     assert_eq!(
         row[..4],
         ["dc2", "True", "PENDING", "peering-token-dc2"],
@@ -205,43 +196,60 @@ fn kubectl_applies_waits_for_and_lists_the_example_acceptor_in_the_playground() 
     );
 
     // -o wide adds the priority-1 columns; the short name works too.
-    let wide = playground.kubectl(&["get", "pacc", "-o", "wide", "--context", "dc1"]);
-    let (header, rows) = table(&wide);
+    let wide = kubectl
+        .ok(&["get", "pacc", "-o", "wide", "--context", "dc1"])
+        .await;
+    let rows = table(&wide);
     assert_eq!(
-        header,
+        rows[0],
         [
-            "NAME", "READY", "REASON", "STATE", "SECRET", "PEERING", "ID", "AGE"
+            "NAME",
+            "READY",
+            "REASON",
+            "STATE",
+            "SECRET",
+            "PEER NAME",
+            "PEERING ID",
+            "LAST SYNC",
+            "DELIVERED TO",
+            "DELIVERED",
+            "AGE"
         ],
         "{wide}"
     );
-    let peering_id = playground.kubectl(&[
-        "get",
-        "peeringacceptor",
-        "dc2",
-        "--context",
-        "dc1",
-        "-o",
-        "jsonpath={.status.peeringId}",
-    ]);
+    let peering_id = kubectl
+        .ok(&[
+            "get",
+            "peeringacceptor",
+            "dc2",
+            "--context",
+            "dc1",
+            "-o",
+            "jsonpath={.status.peeringId}",
+        ])
+        .await;
     assert_eq!(
-        rows[0][..5],
+        rows[1][..5],
         ["dc2", "True", "Ready", "PENDING", "peering-token-dc2"],
         "{wide}"
     );
-    assert_eq!(rows[0][5], peering_id, "{wide}");
+    assert_eq!(rows[1][6], peering_id, "{wide}");
 
     // The token is in the Secret the status names.
-    let data = playground.kubectl(&[
-        "get",
-        "secret",
-        "peering-token-dc2",
-        "--context",
-        "dc1",
-        "-o",
-        "jsonpath={.data.data}",
-    ]);
+    let data = kubectl
+        .ok(&[
+            "get",
+            "secret",
+            "peering-token-dc2",
+            "--context",
+            "dc1",
+            "-o",
+            "jsonpath={.data.data}",
+        ])
+        .await;
     assert!(data.len() > 100, "a token in the Secret: {data:?}");
 
+    drop(kubectl);
     let (status, rest) = playground.interrupt();
     assert!(status.success(), "{status}; stdout:\n{rest}");
     assert!(rest.contains("stopped"), "{rest}");

@@ -7,9 +7,8 @@ use kube_emulator::protobuf;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
+use test_support::kubectl::{Kubectl, binaries};
 
 /// One POST kubectl made: path, content type, body.
 type Posted = (String, String, Vec<u8>);
@@ -106,59 +105,37 @@ fn answer(stream: TcpStream, posted: &Mutex<Vec<Posted>>) -> std::io::Result<()>
     }
 }
 
-struct Kubectl {
-    dir: PathBuf,
+/// A kubeconfig for the listener on `port`: plain HTTP, a token kubectl sends and nobody checks.
+fn kubeconfig(port: u16) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {{server: \"http://127.0.0.1:{port}\"}}\n  name: c\n\
+         contexts:\n- context: {{cluster: c, user: u}}\n  name: c\ncurrent-context: c\n\
+         users:\n- name: u\n  user: {{token: t}}\n"
+    )
 }
 
-impl Kubectl {
-    fn new(port: u16) -> Kubectl {
-        let dir =
-            std::env::temp_dir().join(format!("kube-emulator-protobuf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("kubeconfig"),
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {{server: \"http://127.0.0.1:{port}\"}}\n  name: c\n\
-                 contexts:\n- context: {{cluster: c, user: u}}\n  name: c\ncurrent-context: c\n\
-                 users:\n- name: u\n  user: {{token: t}}\n"
-            ),
-        )
-        .unwrap();
-        Kubectl { dir }
+/// The object with its last-applied-configuration annotation parsed, and a null `creationTimestamp` in it left
+/// out: kubectl before 1.33 writes one, later ones do not, and the configuration is the same.
+fn last_applied_as_json(mut object: Value) -> Value {
+    let key = "kubectl.kubernetes.io/last-applied-configuration";
+    let Some(text) = object["metadata"]["annotations"][key].as_str() else {
+        return object;
+    };
+    let mut applied: Value = serde_json::from_str(text).expect("the annotation is JSON");
+    if let Some(metadata) = applied["metadata"].as_object_mut() {
+        metadata.retain(|field, value| !(field == "creationTimestamp" && value.is_null()));
     }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(self.dir.join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.dir.join("cache"))
-            .args(args)
-            .output()
-            .expect("kubectl must be installed (.ci/run installs Debian's kubernetes-client)");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+    object["metadata"]["annotations"][key] = applied;
+    object
 }
 
-impl Drop for Kubectl {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[test]
-fn kubectl_generator_bodies_decode_to_the_objects_asked_for() {
+#[tokio::test]
+async fn kubectl_generator_bodies_decode_to_the_objects_asked_for() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let posted = Arc::new(Mutex::new(Vec::new()));
     let recorder = posted.clone();
     std::thread::spawn(move || serve(listener, recorder));
-    let kubectl = Kubectl::new(port);
 
     let cases: Vec<(Vec<&str>, &str, Value)> = vec![
         (
@@ -203,18 +180,22 @@ fn kubectl_generator_bodies_decode_to_the_objects_asked_for() {
             json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa1", "namespace": "trace-ns"}}),
         ),
     ];
-    for (args, printed, expected) in cases {
-        let before = posted.lock().unwrap().len();
-        let stdout = kubectl.run(&args);
-        assert_eq!(stdout.trim(), printed, "kubectl {args:?}");
-        let all = posted.lock().unwrap();
-        assert_eq!(all.len(), before + 1, "kubectl {args:?} posted once");
-        let (_, content_type, body) = &all[before];
-        assert_eq!(content_type, "application/vnd.kubernetes.protobuf");
-        assert_eq!(
-            protobuf::decode(body).unwrap(),
-            expected,
-            "kubectl {args:?}"
-        );
+    for binary in binaries() {
+        let kubectl = Kubectl::new(binary);
+        std::fs::write(kubectl.kubeconfig(), kubeconfig(port)).unwrap();
+        for (args, printed, expected) in &cases {
+            let before = posted.lock().unwrap().len();
+            let stdout = kubectl.ok(args).await;
+            assert_eq!(stdout.trim(), *printed, "{binary} {args:?}");
+            let all = posted.lock().unwrap();
+            assert_eq!(all.len(), before + 1, "{binary} {args:?} posted once");
+            let (_, content_type, body) = &all[before];
+            assert_eq!(content_type, "application/vnd.kubernetes.protobuf");
+            assert_eq!(
+                last_applied_as_json(protobuf::decode(body).unwrap()),
+                last_applied_as_json(expected.clone()),
+                "{binary} {args:?}"
+            );
+        }
     }
 }

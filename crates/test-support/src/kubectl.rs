@@ -209,3 +209,34 @@ impl Drop for Kubectl {
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
+
+/// A table kubectl printed, as rows of cells, the header first: the header gives each column's start (a column
+/// starts after two spaces or more, so that a title of two words such as `REMOTE DC` is one column).
+pub fn table(text: &str) -> Vec<Vec<String>> {
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header line");
+    let mut starts = Vec::new();
+    let mut previous = ' ';
+    for (i, ch) in header.char_indices() {
+        if ch != ' ' && (i == 0 || (previous == ' ' && header[..i].ends_with("  "))) {
+            starts.push(i);
+        }
+        previous = ch;
+    }
+    std::iter::once(header)
+        .chain(lines)
+        .map(|line| {
+            starts
+                .iter()
+                .enumerate()
+                .map(|(n, &start)| {
+                    let end = starts.get(n + 1).copied().unwrap_or(line.len());
+                    line.get(start..end.min(line.len()))
+                        .unwrap_or("")
+                        .trim()
+                        .to_owned()
+                })
+                .collect()
+        })
+        .collect()
+}
