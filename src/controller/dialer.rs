@@ -18,8 +18,7 @@ use kube::{Api, Resource, ResourceExt};
 use super::acceptor::{look_up, read_fresh};
 use super::error::Error;
 use super::peerings::{
-    KnownPeering, Lookup, META_ESTABLISHED_AT, META_PEERING_VERSION, META_RESERVED_PREFIX,
-    META_TOKEN_FINGERPRINT,
+    KnownPeering, Lookup, META_ESTABLISHED_AT, META_PEERING_VERSION, META_TOKEN_FINGERPRINT,
 };
 use super::plan::{DialerDesired, DialerPlan, WaitReason, plan_dialer};
 use super::status::{Readiness, now, parse_time, publish, report, with_ready};
@@ -124,18 +123,9 @@ async fn sync(
     ctx: &Context,
     observed: &mut Observed,
 ) -> Result<Action, Error> {
+    // Also refuses the operator's own Meta keys in spec.meta (for objects written before the
+    // CRD's rule, or to an apiserver that does not enforce it).
     dialer.validate().map_err(Error::InvalidSpec)?;
-    if let Some(key) = dialer
-        .spec
-        .meta
-        .iter()
-        .flat_map(|m| m.keys())
-        .find(|k| k.starts_with(META_RESERVED_PREFIX))
-    {
-        return Err(Error::InvalidSpec(format!(
-            "spec.meta: key {key:?} is reserved: keys starting with {META_RESERVED_PREFIX:?} are              written by the operator"
-        )));
-    }
     let version = dialer
         .rotation_version()
         .map_err(Error::InvalidSpec)?

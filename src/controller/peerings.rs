@@ -14,6 +14,9 @@ use super::plan::{PeeringFacts, PeeringView};
 use crate::consul;
 use crate::telemetry::Metrics;
 
+// The operator's Meta keys on a dialer-side peering all start with
+// `crd::validation::OPERATOR_META_PREFIX`, which a dialer's `spec.meta` may not use.
+
 /// Meta key on a dialer-side peering: the fingerprint of the token it was established with.
 /// Consul is where this is recorded because establish writes Meta atomically with the peering,
 /// so no partial failure on our side can lose it.
@@ -22,8 +25,6 @@ pub const META_TOKEN_FINGERPRINT: &str = "consulpeering-token-fingerprint";
 pub const META_PEERING_VERSION: &str = "consulpeering-peering-version";
 /// Meta key on a dialer-side peering: when it was established (RFC 3339).
 pub const META_ESTABLISHED_AT: &str = "consulpeering-established-at";
-/// The prefix of the Meta keys above, reserved for the operator in `spec.meta`.
-pub const META_RESERVED_PREFIX: &str = "consulpeering-";
 
 /// One peering as the operator needs to know it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -439,6 +440,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::consul::PeeringState;
+    use crate::crd::validation::OPERATOR_META_PREFIX;
 
     /// A list asked for after any read the test made.
     fn later() -> Instant {
@@ -550,6 +552,17 @@ mod tests {
         let changed = s.merge_list(vec![peering("a", PeeringState::Failing, 7)], 7, later());
         assert_eq!(changed, vec!["a"]);
         assert_eq!(s.get("a").map(|p| &p.state), Some(&PeeringState::Failing));
+    }
+
+    #[test]
+    fn the_operators_meta_keys_are_the_ones_a_dialer_spec_may_not_use() {
+        for key in [
+            META_TOKEN_FINGERPRINT,
+            META_PEERING_VERSION,
+            META_ESTABLISHED_AT,
+        ] {
+            assert!(key.starts_with(OPERATOR_META_PREFIX), "{key}");
+        }
     }
 
     #[test]

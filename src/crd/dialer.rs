@@ -11,10 +11,10 @@ use crate::consul::PeeringState;
 
 use super::common::{PeerSpec, Peered, StatusSecretRef};
 use super::conditions::Condition;
-use super::meta::meta_schema;
+use super::meta::dialer_meta_schema;
 use super::validation::{
     PARTITION_MAX_LENGTH, PARTITION_PATTERN, PEER_NAME_MAX_LENGTH, PEER_NAME_PATTERN,
-    validate_meta, validate_partition, validate_peer_name,
+    validate_dialer_meta, validate_partition, validate_peer_name,
 };
 
 /// The desired state of a PeeringDialer: the Secret holding the token, and the local name and
@@ -105,10 +105,11 @@ pub struct PeeringDialerSpec {
     pub peer_name: Option<String>,
 
     /// Metadata stored on the Consul peering (Consul's `Meta`). At most 64 entries; keys of 1 to
-    /// 128 letters, digits, '_' or '-', not starting with `consul-`; values of at most 512
+    /// 128 letters, digits, '_' or '-', not starting with `consul-` (Consul's) nor
+    /// `consulpeering-` (the operator's own keys on the peering); values of at most 512
     /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "meta_schema")]
+    #[schemars(schema_with = "dialer_meta_schema")]
     pub meta: Option<BTreeMap<String, String>>,
 
     /// The Consul admin partition (Consul Enterprise). Sent as `Partition` with the request.
@@ -126,7 +127,7 @@ impl PeeringDialerSpec {
             validate_peer_name("spec.peerName", name)?;
         }
         if let Some(meta) = &self.meta {
-            validate_meta("spec.meta", meta)?;
+            validate_dialer_meta("spec.meta", meta)?;
         }
         if let Some(partition) = &self.partition {
             validate_partition("spec.partition", partition)?;
@@ -241,6 +242,13 @@ spec:
         d.spec.peer_name = Some("DC1".into());
         assert!(d.validate().unwrap_err().starts_with("spec.peerName"));
         d.spec.peer_name = None;
+        d.spec.meta = Some([("consulpeering-peering-version".into(), "9".into())].into());
+        assert!(
+            d.validate()
+                .unwrap_err()
+                .starts_with("spec.meta: key \"consulpeering-peering-version\" must not start")
+        );
+        d.spec.meta = None;
         d.metadata.annotations = Some(
             [(
                 ANNOTATION_CONSUL_K8S_PEERING_VERSION.to_string(),

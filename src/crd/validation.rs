@@ -20,7 +20,10 @@ pub const META_MAX_PAIRS: usize = 64;
 pub const META_KEY_MAX_LENGTH: usize = 128;
 pub const META_VALUE_MAX_LENGTH: usize = 512;
 /// Meta keys with this prefix are reserved by Consul.
-pub const META_RESERVED_PREFIX: &str = "consul-";
+pub const CONSUL_META_PREFIX: &str = "consul-";
+/// The prefix of the Meta keys the operator itself writes on a dialer's Consul peering (the
+/// token fingerprint, rotation version and establish time): a dialer's `spec.meta` may not use it.
+pub const OPERATOR_META_PREFIX: &str = "consulpeering-";
 
 /// `host:port` with a DNS name, IPv4 address or bracketed IPv6 address, and a port 1–65535
 /// (what Consul checks at establish time, plus a non-empty host).
@@ -117,9 +120,9 @@ pub fn validate_meta(field: &str, meta: &BTreeMap<String, String>) -> Result<(),
                 "{field}: key {key:?} may contain only letters, digits, '_' and '-'"
             ));
         }
-        if key.starts_with(META_RESERVED_PREFIX) {
+        if key.starts_with(CONSUL_META_PREFIX) {
             return Err(format!(
-                "{field}: key {key:?} must not start with {META_RESERVED_PREFIX:?} (reserved by Consul)"
+                "{field}: key {key:?} must not start with {CONSUL_META_PREFIX:?} (reserved by Consul)"
             ));
         }
         if value.len() > META_VALUE_MAX_LENGTH {
@@ -129,6 +132,19 @@ pub fn validate_meta(field: &str, meta: &BTreeMap<String, String>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// A dialer's Meta: Consul's rules, and none of the keys the operator writes itself on the
+/// peering it establishes (they would be overwritten, or worse, taken for the operator's own).
+pub fn validate_dialer_meta(field: &str, meta: &BTreeMap<String, String>) -> Result<(), String> {
+    validate_meta(field, meta)?;
+    match meta.keys().find(|k| k.starts_with(OPERATOR_META_PREFIX)) {
+        Some(key) => Err(format!(
+            "{field}: key {key:?} must not start with {OPERATOR_META_PREFIX:?} (the operator \
+             writes those keys on the dialer's peering)"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `host:port` addresses for the token's `ManualServerAddresses`.
@@ -241,6 +257,29 @@ mod tests {
         let just_enough: BTreeMap<String, String> =
             (0..64).map(|i| (format!("k{i}"), String::new())).collect();
         assert_eq!(validate_meta("spec.meta", &just_enough), Ok(()));
+    }
+
+    #[test]
+    fn dialer_meta_rules() {
+        let meta = |key: &str| BTreeMap::from([(key.to_string(), "v".to_string())]);
+        assert_eq!(validate_dialer_meta("spec.meta", &meta("env")), Ok(()));
+        // A key that merely contains the operator's prefix is the user's.
+        assert_eq!(
+            validate_dialer_meta("spec.meta", &meta("my-consulpeering-x")),
+            Ok(())
+        );
+        let err = validate_dialer_meta("spec.meta", &meta("consulpeering-token-fingerprint"))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "spec.meta: key \"consulpeering-token-fingerprint\" must not start with \
+             \"consulpeering-\" (the operator writes those keys on the dialer's peering)"
+        );
+        // Consul's own rules still apply, first.
+        let err = validate_dialer_meta("spec.meta", &meta("consul-x")).unwrap_err();
+        assert!(err.contains("reserved by Consul"), "{err}");
+        // The acceptor's Meta may use the prefix: the operator writes nothing there.
+        assert_eq!(validate_meta("spec.meta", &meta("consulpeering-x")), Ok(()));
     }
 
     #[test]
