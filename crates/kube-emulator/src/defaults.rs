@@ -6,17 +6,6 @@
 
 use serde_json::{Map, Value, json};
 
-/// Defaults a built-in object of `group`/`kind` in place (create, update and patch alike, as
-/// the server defaults every decoded body).
-pub fn apply(group: &str, kind: &str, obj: &mut Value) {
-    match (group, kind) {
-        ("apps", "Deployment") => deployment(obj),
-        ("", "Service") => service(obj),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding" | "RoleBinding") => binding(obj),
-        _ => {}
-    }
-}
-
 /// Whether a field is unset as Go sees it: absent, null, or the zero string.
 fn unset(map: &Map<String, Value>, key: &str) -> bool {
     match map.get(key) {
@@ -51,7 +40,7 @@ fn each_object<'a>(
         .filter_map(Value::as_object_mut)
 }
 
-fn deployment(obj: &mut Value) {
+pub fn deployment(obj: &mut Value) {
     let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
@@ -174,7 +163,7 @@ fn pull_policy(image: &str) -> &'static str {
     }
 }
 
-fn service(obj: &mut Value) {
+pub fn service(obj: &mut Value) {
     let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
@@ -213,7 +202,7 @@ fn service(obj: &mut Value) {
 
 /// `SetDefaults_Subject` (users and groups are RBAC's; a ServiceAccount's group stays empty,
 /// which `omitempty` leaves out) and the roleRef's group.
-fn binding(obj: &mut Value) {
+pub fn binding(obj: &mut Value) {
     let Some(map) = obj.as_object_mut() else {
         return;
     };
@@ -243,7 +232,7 @@ mod tests {
                 "readinessProbe": {"httpGet": {"port": 8080}},
                 "env": [{"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]}],
             "volumes": [{"name": "v", "secret": {"secretName": "s"}}]}}}});
-        apply("apps", "Deployment", &mut d);
+        deployment(&mut d);
         let spec = &d["spec"];
         assert_eq!(spec["replicas"], 1);
         assert_eq!(
@@ -286,7 +275,7 @@ mod tests {
     fn service_and_binding_defaults() {
         let mut s =
             json!({"spec": {"ports": [{"port": 80}, {"port": 9090, "targetPort": "metrics"}]}});
-        apply("", "Service", &mut s);
+        service(&mut s);
         assert_eq!(s["spec"]["type"], "ClusterIP");
         assert_eq!(s["spec"]["sessionAffinity"], "None");
         assert_eq!(s["spec"]["internalTrafficPolicy"], "Cluster");
@@ -297,7 +286,7 @@ mod tests {
         );
         let mut b = json!({"roleRef": {"kind": "Role", "name": "r"},
             "subjects": [{"kind": "ServiceAccount", "name": "op"}, {"kind": "User", "name": "u"}]});
-        apply("rbac.authorization.k8s.io", "RoleBinding", &mut b);
+        binding(&mut b);
         assert_eq!(b["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
         assert!(b["subjects"][0].get("apiGroup").is_none());
         assert_eq!(b["subjects"][1]["apiGroup"], "rbac.authorization.k8s.io");

@@ -60,10 +60,15 @@ fn aggregated_resource(k: &ResourceKind) -> Value {
     if k.status_subresource {
         subs.push(json!({"subresource": "status", "responseKind": response_kind, "verbs": ["get", "patch", "update"]}));
     }
-    if k.group.is_empty() && k.plural == "namespaces" {
-        subs.push(
-            json!({"subresource": "finalize", "responseKind": response_kind, "verbs": ["update"]}),
-        );
+    let strategy = (!k.custom).then(|| crate::kinds::builtin(&k.group, &k.kind));
+    for sub in strategy.flatten().map(|s| s.subresources()).unwrap_or(&[]) {
+        let kind = match sub.response_kind {
+            Some((group, version, kind)) => {
+                json!({"group": group, "version": version, "kind": kind})
+            }
+            None => response_kind.clone(),
+        };
+        subs.push(json!({"subresource": sub.name, "responseKind": kind, "verbs": sub.verbs}));
     }
     if !subs.is_empty() {
         r["subresources"] = json!(subs);

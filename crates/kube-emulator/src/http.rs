@@ -160,10 +160,8 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
         return error_response(&ApiError::page_not_found());
     }
     if let Some(sub) = &p.subresource {
-        let core = |plural: &str| kind.group.is_empty() && kind.plural == plural;
         let known = (sub == "status" && kind.status_subresource)
-            || (sub == "finalize" && core("namespaces"))
-            || (sub == "token" && core("serviceaccounts"));
+            || (!kind.custom && crate::kinds::has_subresource(&kind.group, &kind.kind, sub));
         if !known {
             return error_response(
                 &ApiError::new(

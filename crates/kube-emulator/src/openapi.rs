@@ -244,47 +244,21 @@ fn build_group_version(group: &str, version: &str, kinds: &[&ResourceKind]) -> V
     })
 }
 
-fn add<T: JsonSchema>(generator: &mut SchemaGenerator) -> String {
+/// Registers a k8s-openapi type's schemas; returns its definition name.
+pub(crate) fn add<T: JsonSchema>(generator: &mut SchemaGenerator) -> String {
     generator.subschema_for::<T>();
     T::schema_name().into_owned()
 }
 
-/// Registers a built-in kind's schemas; returns its definition name.
+/// Registers a built-in kind's schemas (its strategy's); returns its definition name.
 fn builtin_definition(
     generator: &mut SchemaGenerator,
     group: &str,
     version: &str,
     kind: &str,
 ) -> Option<String> {
-    use k8s_openapi::api::apps::v1 as apps;
-    use k8s_openapi::api::coordination::v1 as coordination;
-    use k8s_openapi::api::core::v1 as core;
-    use k8s_openapi::api::events::v1 as events;
-    use k8s_openapi::api::policy::v1 as policy;
-    use k8s_openapi::api::rbac::v1 as rbac;
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
-    Some(match (group, version, kind) {
-        ("", "v1", "Namespace") => add::<core::Namespace>(generator),
-        ("", "v1", "Secret") => add::<core::Secret>(generator),
-        ("", "v1", "ConfigMap") => add::<core::ConfigMap>(generator),
-        ("", "v1", "Event") => add::<core::Event>(generator),
-        ("", "v1", "ServiceAccount") => add::<core::ServiceAccount>(generator),
-        ("", "v1", "Service") => add::<core::Service>(generator),
-        ("apps", "v1", "Deployment") => add::<apps::Deployment>(generator),
-        ("policy", "v1", "PodDisruptionBudget") => add::<policy::PodDisruptionBudget>(generator),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRole") => add::<rbac::ClusterRole>(generator),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding") => {
-            add::<rbac::ClusterRoleBinding>(generator)
-        }
-        ("rbac.authorization.k8s.io", "v1", "Role") => add::<rbac::Role>(generator),
-        ("rbac.authorization.k8s.io", "v1", "RoleBinding") => add::<rbac::RoleBinding>(generator),
-        ("events.k8s.io", "v1", "Event") => add::<events::Event>(generator),
-        ("coordination.k8s.io", "v1", "Lease") => add::<coordination::Lease>(generator),
-        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => {
-            add::<apiextensions::CustomResourceDefinition>(generator)
-        }
-        _ => return None,
-    })
+    let strategy = crate::kinds::builtin(group, kind)?;
+    (strategy.definition().version == version).then(|| strategy.openapi(generator))
 }
 
 /// Publishes the markers of the Go types on the built-in kinds' schemas, as kube-openapi does:

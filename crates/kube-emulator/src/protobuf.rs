@@ -251,19 +251,20 @@ impl<'a> Reader<'a> {
 
 // --- message descriptions (field numbers from the generated.proto files) ---
 
-struct Message {
-    name: &'static str,
-    fields: &'static [Field],
+/// A protobuf message: its Go type's name and fields.
+pub(crate) struct Message {
+    pub(crate) name: &'static str,
+    pub(crate) fields: &'static [Field],
 }
 
-struct Field {
+pub(crate) struct Field {
     num: u32,
     json: &'static str,
     kind: Kind,
 }
 
 /// How a field's value becomes JSON.
-enum Kind {
+pub(crate) enum Kind {
     /// A Go `string` with `omitempty`: left out when empty.
     Str,
     /// A Go `string` without `omitempty` (always in the JSON).
@@ -289,7 +290,7 @@ enum Kind {
     RepMsg(&'static Message),
 }
 
-const fn field(num: u32, json: &'static str, kind: Kind) -> Field {
+pub(crate) const fn field(num: u32, json: &'static str, kind: Kind) -> Field {
     Field { num, json, kind }
 }
 
@@ -339,9 +340,9 @@ static OBJECT_META: Message = Message {
     ],
 };
 
-const METADATA: Field = field(1, "metadata", Kind::Msg(&OBJECT_META));
+pub(crate) const METADATA: Field = field(1, "metadata", Kind::Msg(&OBJECT_META));
 
-static SECRET: Message = Message {
+pub(crate) static SECRET: Message = Message {
     name: "Secret",
     fields: &[
         METADATA,
@@ -352,7 +353,7 @@ static SECRET: Message = Message {
     ],
 };
 
-static CONFIG_MAP: Message = Message {
+pub(crate) static CONFIG_MAP: Message = Message {
     name: "ConfigMap",
     fields: &[
         METADATA,
@@ -386,7 +387,7 @@ static NAMESPACE_STATUS: Message = Message {
     ],
 };
 
-static NAMESPACE: Message = Message {
+pub(crate) static NAMESPACE: Message = Message {
     name: "Namespace",
     fields: &[
         METADATA,
@@ -395,7 +396,7 @@ static NAMESPACE: Message = Message {
     ],
 };
 
-static OBJECT_REFERENCE: Message = Message {
+pub(crate) static OBJECT_REFERENCE: Message = Message {
     name: "ObjectReference",
     fields: &[
         field(1, "kind", Kind::Str),
@@ -408,19 +409,9 @@ static OBJECT_REFERENCE: Message = Message {
     ],
 };
 
-static LOCAL_OBJECT_REFERENCE: Message = Message {
+pub(crate) static LOCAL_OBJECT_REFERENCE: Message = Message {
     name: "LocalObjectReference",
     fields: &[field(1, "name", Kind::Str)],
-};
-
-static SERVICE_ACCOUNT: Message = Message {
-    name: "ServiceAccount",
-    fields: &[
-        METADATA,
-        field(2, "secrets", Kind::RepMsg(&OBJECT_REFERENCE)),
-        field(3, "imagePullSecrets", Kind::RepMsg(&LOCAL_OBJECT_REFERENCE)),
-        field(4, "automountServiceAccountToken", Kind::OptBool),
-    ],
 };
 
 static EVENT_SOURCE: Message = Message {
@@ -439,7 +430,7 @@ static EVENT_SERIES: Message = Message {
     ],
 };
 
-static EVENT: Message = Message {
+pub(crate) static EVENT: Message = Message {
     name: "Event",
     fields: &[
         METADATA,
@@ -468,7 +459,7 @@ static EVENTS_V1_SERIES: Message = Message {
     ],
 };
 
-static EVENTS_V1_EVENT: Message = Message {
+pub(crate) static EVENTS_V1_EVENT: Message = Message {
     name: "Event",
     fields: &[
         METADATA,
@@ -502,7 +493,7 @@ static LEASE_SPEC: Message = Message {
     ],
 };
 
-static LEASE: Message = Message {
+pub(crate) static LEASE: Message = Message {
     name: "Lease",
     fields: &[METADATA, field(2, "spec", Kind::Msg(&LEASE_SPEC))],
 };
@@ -532,18 +523,16 @@ static TOKEN_REQUEST: Message = Message {
     fields: &[METADATA, field(2, "spec", Kind::Msg(&TOKEN_REQUEST_SPEC))],
 };
 
+/// The message of a built-in kind (its strategy's), or of a subresource's request body.
 fn kind_message(group: &str, version: &str, kind: &str) -> Option<&'static Message> {
-    match (group, version, kind) {
-        ("", "v1", "Secret") => Some(&SECRET),
-        ("", "v1", "ConfigMap") => Some(&CONFIG_MAP),
-        ("", "v1", "Namespace") => Some(&NAMESPACE),
-        ("", "v1", "ServiceAccount") => Some(&SERVICE_ACCOUNT),
-        ("", "v1", "Event") => Some(&EVENT),
-        ("events.k8s.io", "v1", "Event") => Some(&EVENTS_V1_EVENT),
-        ("coordination.k8s.io", "v1", "Lease") => Some(&LEASE),
-        ("authentication.k8s.io", "v1", "TokenRequest") => Some(&TOKEN_REQUEST),
-        _ => None,
+    if (group, version, kind) == ("authentication.k8s.io", "v1", "TokenRequest") {
+        return Some(&TOKEN_REQUEST);
     }
+    let strategy = crate::kinds::builtin(group, kind)?;
+    if strategy.definition().version != version {
+        return None;
+    }
+    strategy.protobuf()
 }
 
 fn decode_message(

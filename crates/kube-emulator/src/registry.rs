@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::ext::Schema;
+use crate::kinds::KindStrategy;
 use crate::resource::{PrinterColumn, ResourceKind};
 use crate::validation::NameRule;
 
@@ -35,6 +36,8 @@ pub struct Served {
     /// Whether an annotation change also moves `metadata.generation` (Deployments: their
     /// annotations are copied to ReplicaSets).
     pub annotations_bump_generation: bool,
+    /// A built-in kind's strategy (custom resources have none: their schema does its work).
+    pub strategy: Option<&'static dyn KindStrategy>,
 }
 
 impl Served {
@@ -43,18 +46,6 @@ impl Served {
     }
     pub fn is_namespace_kind(&self) -> bool {
         self.kind.group.is_empty() && self.kind.plural == "namespaces"
-    }
-    pub fn is_secret(&self) -> bool {
-        self.kind.group.is_empty() && self.kind.plural == "secrets"
-    }
-    pub fn is_configmap(&self) -> bool {
-        self.kind.group.is_empty() && self.kind.plural == "configmaps"
-    }
-    pub fn is_lease(&self) -> bool {
-        self.kind.group == "coordination.k8s.io" && self.kind.plural == "leases"
-    }
-    pub fn is_service(&self) -> bool {
-        self.kind.group.is_empty() && self.kind.plural == "services"
     }
     pub fn is_event(&self) -> bool {
         self.store == "/events"
@@ -78,176 +69,50 @@ const ALL_VERBS: [&str; 8] = [
     "update",
     "watch",
 ];
-fn builtin(
-    group: &str,
-    version: &str,
-    kind: &str,
-    plural: &str,
-    short_names: &[&str],
-    namespaced: bool,
-    status_subresource: bool,
-) -> Served {
-    let mut verbs: Vec<String> = ALL_VERBS.iter().map(|s| s.to_string()).collect();
-    if plural == "namespaces" {
+/// The served kind of a built-in kind's strategy.
+fn builtin(strategy: &'static dyn KindStrategy) -> Served {
+    let d = strategy.definition();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut verbs = strings(&ALL_VERBS);
+    if !d.delete_collection {
         verbs.retain(|v| v != "deletecollection");
     }
     let kind = ResourceKind {
-        group: group.to_string(),
-        version: version.to_string(),
-        kind: kind.to_string(),
-        list_kind: format!("{kind}List"),
-        plural: plural.to_string(),
-        singular: kind.to_lowercase(),
-        short_names: short_names.iter().map(|s| s.to_string()).collect(),
-        categories: Vec::new(),
-        namespaced,
-        status_subresource,
+        group: d.group.to_string(),
+        version: d.version.to_string(),
+        kind: d.kind.to_string(),
+        list_kind: format!("{}List", d.kind),
+        plural: d.plural.to_string(),
+        singular: d.kind.to_lowercase(),
+        short_names: strings(d.short_names),
+        categories: strings(d.categories),
+        namespaced: d.namespaced,
+        status_subresource: d.status_subresource,
         verbs,
         schema: None,
         printer_columns: Vec::new(),
         custom: false,
     };
     Served {
-        store: format!("{group}/{plural}"),
+        store: match d.store {
+            Some(store) => store.to_string(),
+            None => format!("{}/{}", d.group, d.plural),
+        },
         kind,
-        view: View::Plain,
+        view: d.view,
         schema: None,
-        has_generation: false,
-        unconditional_update: true,
-        name_rule: NameRule::Subdomain,
-        extra_field_selectors: &[],
-        annotations_bump_generation: false,
+        has_generation: d.has_generation,
+        unconditional_update: d.unconditional_update,
+        name_rule: d.name_rule,
+        extra_field_selectors: d.extra_field_selectors,
+        annotations_bump_generation: d.annotations_bump_generation,
+        strategy: Some(strategy),
     }
 }
 
 /// The built-in kinds, in discovery order.
 pub fn builtins() -> Vec<Served> {
-    let mut namespace = builtin("", "v1", "Namespace", "namespaces", &["ns"], false, true);
-    namespace.name_rule = NameRule::Label;
-    namespace.extra_field_selectors = &["status.phase"];
-    let mut secret = builtin("", "v1", "Secret", "secrets", &[], true, false);
-    secret.extra_field_selectors = &["type"];
-    let configmap = builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, false);
-    let mut event = builtin("", "v1", "Event", "events", &["ev"], true, false);
-    event.extra_field_selectors = &[
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    ];
-    let service_account = builtin(
-        "",
-        "v1",
-        "ServiceAccount",
-        "serviceaccounts",
-        &["sa"],
-        true,
-        false,
-    );
-    let mut events_v1 = builtin(
-        "events.k8s.io",
-        "v1",
-        "Event",
-        "events",
-        &["ev"],
-        true,
-        false,
-    );
-    events_v1.store = "/events".to_string();
-    events_v1.view = View::EventsV1;
-    events_v1.extra_field_selectors = &[
-        "regarding.kind",
-        "regarding.namespace",
-        "regarding.name",
-        "regarding.uid",
-        "reason",
-        "reportingController",
-        "type",
-    ];
-    let mut lease = builtin(
-        "coordination.k8s.io",
-        "v1",
-        "Lease",
-        "leases",
-        &[],
-        true,
-        false,
-    );
-    lease.unconditional_update = false;
-    let mut crd = builtin(
-        "apiextensions.k8s.io",
-        "v1",
-        "CustomResourceDefinition",
-        "customresourcedefinitions",
-        &["crd", "crds"],
-        false,
-        true,
-    );
-    crd.kind.categories = vec!["api-extensions".to_string()];
-    crd.has_generation = true;
-    crd.unconditional_update = false;
-    let mut service = builtin("", "v1", "Service", "services", &["svc"], true, true);
-    service.kind.categories = vec!["all".to_string()];
-    service.name_rule = NameRule::Dns1035Label;
-    let mut deployment = builtin(
-        "apps",
-        "v1",
-        "Deployment",
-        "deployments",
-        &["deploy"],
-        true,
-        true,
-    );
-    deployment.kind.categories = vec!["all".to_string()];
-    deployment.has_generation = true;
-    deployment.annotations_bump_generation = true;
-    let mut pdb = builtin(
-        "policy",
-        "v1",
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        &["pdb"],
-        true,
-        true,
-    );
-    pdb.has_generation = true;
-    let rbac = |kind: &str, plural: &str, namespaced: bool| {
-        let mut served = builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            kind,
-            plural,
-            &[],
-            namespaced,
-            false,
-        );
-        served.name_rule = NameRule::PathSegment;
-        served
-    };
-    vec![
-        configmap,
-        event,
-        namespace,
-        secret,
-        service_account,
-        service,
-        deployment,
-        events_v1,
-        pdb,
-        rbac("ClusterRoleBinding", "clusterrolebindings", false),
-        rbac("ClusterRole", "clusterroles", false),
-        rbac("RoleBinding", "rolebindings", true),
-        rbac("Role", "roles", true),
-        lease,
-        crd,
-    ]
+    crate::kinds::BUILTINS.iter().map(|s| builtin(*s)).collect()
 }
 
 /// Kubernetes' version priority: GA before beta before alpha, higher numbers first, then
@@ -370,6 +235,7 @@ pub fn crd_kinds(crd: &Value) -> Result<Vec<Served>, String> {
             name_rule: NameRule::Subdomain,
             extra_field_selectors: &[],
             annotations_bump_generation: false,
+            strategy: None,
         });
     }
     Ok(out)

@@ -115,7 +115,7 @@ fn row_object(object: &Value, include: IncludeObject) -> Value {
 }
 
 /// One column definition plus how its cell is computed.
-struct Column {
+pub(crate) struct Column {
     name: String,
     type_: String,
     format: String,
@@ -149,7 +149,8 @@ impl Column {
     }
 }
 
-struct Printer {
+/// A kind's table convertor: its columns and how each row is computed.
+pub(crate) struct Printer {
     columns: Vec<Column>,
     /// Events: which API group's field names the objects use.
     event_shape: Option<EventShape>,
@@ -165,16 +166,11 @@ enum EventShape {
 struct Docs {
     name: String,
     creation_timestamp: String,
-    secret_type: String,
-    secret_data: String,
-    config_map_data: String,
-    service_account_secrets: String,
-    lease_holder: String,
     event: Map<String, Value>,
     field_path: String,
 }
 
-fn properties_of<T: JsonSchema>() -> Map<String, Value> {
+pub(crate) fn properties_of<T: JsonSchema>() -> Map<String, Value> {
     let schema = SchemaGenerator::default().into_root_schema_for::<T>();
     schema
         .as_value()
@@ -184,7 +180,7 @@ fn properties_of<T: JsonSchema>() -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn description(props: &Map<String, Value>, field: &str) -> String {
+pub(crate) fn description(props: &Map<String, Value>, field: &str) -> String {
     props
         .get(field)
         .and_then(|p| p.get("description"))
@@ -194,18 +190,12 @@ fn description(props: &Map<String, Value>, field: &str) -> String {
 }
 
 static DOCS: LazyLock<Docs> = LazyLock::new(|| {
-    use k8s_openapi::api::coordination::v1::LeaseSpec;
-    use k8s_openapi::api::core::v1::{ConfigMap, Event, ObjectReference, Secret, ServiceAccount};
+    use k8s_openapi::api::core::v1::{Event, ObjectReference};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     let meta = properties_of::<ObjectMeta>();
     Docs {
         name: description(&meta, "name"),
         creation_timestamp: description(&meta, "creationTimestamp"),
-        secret_type: description(&properties_of::<Secret>(), "type"),
-        secret_data: description(&properties_of::<Secret>(), "data"),
-        config_map_data: description(&properties_of::<ConfigMap>(), "data"),
-        service_account_secrets: description(&properties_of::<ServiceAccount>(), "secrets"),
-        lease_holder: description(&properties_of::<LeaseSpec>(), "holderIdentity"),
         event: properties_of::<Event>(),
         field_path: description(&properties_of::<ObjectReference>(), "fieldPath"),
     }
@@ -229,121 +219,82 @@ fn column(
     }
 }
 
+/// The description of one field of an API type, as the printers take it from its documentation.
+pub(crate) fn description_of<T: JsonSchema>(field: &str) -> String {
+    description(&properties_of::<T>(), field)
+}
+
+/// The `Name` column every printer starts with.
+pub(crate) fn name_column() -> Column {
+    column("Name", "string", "name", &DOCS.name, 0, Cell::Name)
+}
+
+/// The `Age` column (from `creationTimestamp`).
+pub(crate) fn age_column() -> Column {
+    column(
+        "Age",
+        "string",
+        "",
+        &DOCS.creation_timestamp,
+        0,
+        Cell::AgeOf(&["metadata", "creationTimestamp"]),
+    )
+}
+
+/// A string column (shown without `-o wide`) computed from the object.
+pub(crate) fn text_column(
+    name: &str,
+    description: &str,
+    cell: fn(&Value, SystemTime) -> Value,
+) -> Column {
+    column(name, "string", "", description, 0, Cell::Builtin(cell))
+}
+
 impl Printer {
-    fn for_kind(kind: &ResourceKind) -> Printer {
-        let d = &*DOCS;
-        let name = || column("Name", "string", "name", &d.name, 0, Cell::Name);
-        let age = || {
-            column(
-                "Age",
-                "string",
-                "",
-                &d.creation_timestamp,
-                0,
-                Cell::AgeOf(&["metadata", "creationTimestamp"]),
-            )
-        };
-        if kind.custom {
-            return Printer::for_crd(&kind.printer_columns);
-        }
-        let columns = match (kind.group.as_str(), kind.kind.as_str()) {
-            ("", "Secret") => vec![
-                name(),
-                column(
-                    "Type",
-                    "string",
-                    "",
-                    &d.secret_type,
-                    0,
-                    Cell::Builtin(|o, _| str_at(o, &["type"])),
-                ),
-                column(
-                    "Data",
-                    "string",
-                    "",
-                    &d.secret_data,
-                    0,
-                    Cell::Builtin(|o, _| Value::from(len_at(o, "data"))),
-                ),
-                age(),
-            ],
-            ("", "ConfigMap") => vec![
-                name(),
-                column(
-                    "Data",
-                    "string",
-                    "",
-                    &d.config_map_data,
-                    0,
-                    Cell::Builtin(|o, _| Value::from(len_at(o, "data") + len_at(o, "binaryData"))),
-                ),
-                age(),
-            ],
-            ("", "Namespace") => vec![
-                name(),
-                column(
-                    "Status",
-                    "string",
-                    "",
-                    "The status of the namespace",
-                    0,
-                    Cell::Builtin(|o, _| str_at(o, &["status", "phase"])),
-                ),
-                age(),
-            ],
-            ("", "ServiceAccount") => vec![
-                name(),
-                column(
-                    "Secrets",
-                    "string",
-                    "",
-                    &d.service_account_secrets,
-                    0,
-                    Cell::Builtin(|o, _| Value::from(len_at(o, "secrets"))),
-                ),
-                age(),
-            ],
-            ("coordination.k8s.io", "Lease") => vec![
-                name(),
-                column(
-                    "Holder",
-                    "string",
-                    "",
-                    &d.lease_holder,
-                    0,
-                    Cell::Builtin(|o, _| str_at(o, &["spec", "holderIdentity"])),
-                ),
-                age(),
-            ],
-            ("", "Event") => {
-                return Printer {
-                    columns: event_columns(d),
-                    event_shape: Some(EventShape::Core),
-                };
-            }
-            ("events.k8s.io", "Event") => {
-                return Printer {
-                    columns: event_columns(d),
-                    event_shape: Some(EventShape::EventsV1),
-                };
-            }
-            (group, kind) if let Some(columns) = workloads::columns(group, kind) => columns,
-            _ => vec![
-                name(),
-                column(
-                    "Created At",
-                    "date",
-                    "",
-                    &d.creation_timestamp,
-                    0,
-                    Cell::CreatedAt,
-                ),
-            ],
-        };
+    /// A printer of these columns.
+    pub(crate) fn new(columns: Vec<Column>) -> Printer {
         Printer {
             columns,
             event_shape: None,
         }
+    }
+
+    /// The Event printer, reading core/v1 Events.
+    pub(crate) fn core_events() -> Printer {
+        Printer {
+            columns: event_columns(&DOCS),
+            event_shape: Some(EventShape::Core),
+        }
+    }
+
+    /// The Event printer, reading events.k8s.io/v1 Events.
+    pub(crate) fn events_v1() -> Printer {
+        Printer {
+            columns: event_columns(&DOCS),
+            event_shape: Some(EventShape::EventsV1),
+        }
+    }
+
+    /// A kind's printer: a CRD's columns, a built-in kind's own printer, or the default
+    /// `Name` and `Created At`.
+    fn for_kind(kind: &ResourceKind) -> Printer {
+        if kind.custom {
+            return Printer::for_crd(&kind.printer_columns);
+        }
+        let own = crate::kinds::builtin(&kind.group, &kind.kind).and_then(|s| s.printer());
+        own.unwrap_or_else(|| {
+            Printer::new(vec![
+                name_column(),
+                column(
+                    "Created At",
+                    "date",
+                    "",
+                    &DOCS.creation_timestamp,
+                    0,
+                    Cell::CreatedAt,
+                ),
+            ])
+        })
     }
 
     /// The CRD table convertor: `Name`, then the declared columns (or the default `Age`). A
@@ -423,11 +374,11 @@ fn get_str<'a>(o: &'a Value, path: &[&str]) -> &'a str {
     get(o, path).and_then(Value::as_str).unwrap_or("")
 }
 
-fn str_at(o: &Value, path: &[&str]) -> Value {
+pub(crate) fn str_at(o: &Value, path: &[&str]) -> Value {
     Value::String(get_str(o, path).to_string())
 }
 
-fn len_at(o: &Value, key: &str) -> i64 {
+pub(crate) fn len_at(o: &Value, key: &str) -> i64 {
     match o.get(key) {
         Some(Value::Object(m)) => m.len() as i64,
         Some(Value::Array(a)) => a.len() as i64,
@@ -796,7 +747,7 @@ fn crd_cell(query: &JpQuery, type_: &str, object: &Value, now: SystemTime) -> Va
     }
 }
 
-mod workloads;
+pub(crate) mod workloads;
 
 #[cfg(test)]
 mod tests;

@@ -59,9 +59,9 @@ pub struct WriteOutcome {
 
 /// The object of a stored value, as `served` presents it.
 pub fn present(served: &Served, stored: &Value) -> Value {
-    let mut obj = match served.view {
-        View::EventsV1 => kinds::event_to_v1(stored),
-        View::Plain => stored.clone(),
+    let mut obj = match served.strategy {
+        Some(strategy) => strategy.present(stored),
+        None => stored.clone(),
     };
     if let Some(o) = obj.as_object_mut() {
         o.insert("apiVersion".into(), json!(served.kind.api_version()));
@@ -218,9 +218,9 @@ fn decode(req: &WriteReq, mut incoming: Value) -> Result<Pending, ApiError> {
         }
     }
     let sent_rv = meta_str(&incoming, "resourceVersion").to_string();
-    let object = match served.view {
-        View::EventsV1 => kinds::event_from_v1(&incoming),
-        View::Plain => incoming,
+    let object = match served.strategy {
+        Some(strategy) => strategy.to_stored(incoming),
+        None => incoming,
     };
     Ok(Pending {
         object,
@@ -497,19 +497,16 @@ fn refuse_new_finalizers(
     ))
 }
 
-/// Defaulting: the kind's server-side defaults and normalisation, a Service's cluster IPs,
-/// a custom resource's schema defaults.
+/// Defaulting: the kind's preparation and server-side defaults (a Service's cluster IPs
+/// among them), a custom resource's schema defaults.
 fn default(state: &State, req: &WriteReq, new: &mut Value, old: Option<&Value>) {
     let served = req.served;
-    kinds::normalize(served, new, old);
-    if served.is_service() && req.subresource.is_none() {
-        let services = state.store.list(&served.store, None);
-        kinds::service_ips(new, old, |ip| {
-            services
-                .iter()
-                .any(|s| s.pointer("/spec/clusterIP").and_then(Value::as_str) == Some(ip))
-        });
-    }
+    let stored = || state.store.list(&served.store, None);
+    let admission = kinds::Admission {
+        subresource: req.subresource,
+        stored: &stored,
+    };
+    kinds::prepare(served, new, old, &admission);
     if let Some(schema) = &served.schema {
         schema.apply_defaults(new);
     }

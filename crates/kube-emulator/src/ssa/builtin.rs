@@ -99,22 +99,22 @@ const fn z(field: GoField, zero: Zero) -> GoField {
 }
 
 /// A non-pointer struct field.
-const fn st(json: &'static str, ty: &'static GoStruct) -> GoField {
+pub(crate) const fn st(json: &'static str, ty: &'static GoStruct) -> GoField {
     z(f(json, GoType::Struct(ty)), Zero::Struct)
 }
 
-const fn s(json: &'static str) -> GoField {
+pub(crate) const fn s(json: &'static str) -> GoField {
     f(json, GoType::Scalar(Json::Any))
 }
 
-const fn atomic_list(json: &'static str, elem: &'static GoType) -> GoField {
+pub(crate) const fn atomic_list(json: &'static str, elem: &'static GoType) -> GoField {
     GoField {
         list: Some(ListType::Atomic),
         ..f(json, GoType::Slice(elem))
     }
 }
 
-const fn keyed_list(
+pub(crate) const fn keyed_list(
     json: &'static str,
     elem: &'static GoType,
     keys: &'static [&'static str],
@@ -198,17 +198,18 @@ pub static OBJECT_META: GoStruct = GoStruct {
 macro_rules! kind_fields {
     ($($field:expr),* $(,)?) => {
         &[
-            s("apiVersion"),
-            s("kind"),
-            st("metadata", &OBJECT_META),
+            $crate::ssa::builtin::s("apiVersion"),
+            $crate::ssa::builtin::s("kind"),
+            $crate::ssa::builtin::st("metadata", &$crate::ssa::builtin::OBJECT_META),
             $($field),*
         ]
     };
 }
+pub(crate) use kind_fields;
 
 // --- core/v1 ---
 
-static OBJECT_REFERENCE: GoStruct = GoStruct {
+pub(crate) static OBJECT_REFERENCE: GoStruct = GoStruct {
     name: "ObjectReference",
     atomic: true,
     fields: &[
@@ -222,7 +223,7 @@ static OBJECT_REFERENCE: GoStruct = GoStruct {
     ],
 };
 
-static LOCAL_OBJECT_REFERENCE: GoStruct = GoStruct {
+pub(crate) static LOCAL_OBJECT_REFERENCE: GoStruct = GoStruct {
     name: "LocalObjectReference",
     atomic: true,
     fields: &[s("name")],
@@ -318,22 +319,6 @@ pub static EVENT: GoStruct = GoStruct {
         f("related", GoType::Struct(&OBJECT_REFERENCE)),
         z(s("reportingComponent"), Zero::EmptyString),
         z(s("reportingInstance"), Zero::EmptyString),
-    ],
-};
-
-pub static SERVICE_ACCOUNT: GoStruct = GoStruct {
-    name: "ServiceAccount",
-    atomic: false,
-    fields: kind_fields![
-        keyed_list(
-            "secrets",
-            &GoType::Struct(&OBJECT_REFERENCE),
-            &["name"],
-            "merge",
-            "name",
-        ),
-        atomic_list("imagePullSecrets", &GoType::Struct(&LOCAL_OBJECT_REFERENCE)),
-        s("automountServiceAccountToken"),
     ],
 };
 
@@ -522,19 +507,10 @@ pub static UNKNOWN_KIND: GoStruct = GoStruct {
     fields: kind_fields![],
 };
 
-/// The Go type of a built-in kind, by API group and kind; `None` for kinds not in the table.
+/// The Go type of a built-in kind, by API group and kind (its strategy's); `None` for kinds the
+/// emulator does not serve.
 pub fn kind_struct(group: &str, kind: &str) -> Option<&'static GoStruct> {
-    match (group, kind) {
-        ("", "Namespace") => Some(&NAMESPACE),
-        ("", "Secret") => Some(&SECRET),
-        ("", "ConfigMap") => Some(&CONFIG_MAP),
-        ("", "Event") => Some(&EVENT),
-        ("", "ServiceAccount") => Some(&SERVICE_ACCOUNT),
-        ("events.k8s.io", "Event") => Some(&EVENTS_V1_EVENT),
-        ("coordination.k8s.io", "Lease") => Some(&LEASE),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => Some(&CUSTOM_RESOURCE_DEFINITION),
-        _ => super::derived::kind_struct(group, kind),
-    }
+    crate::kinds::builtin(group, kind).and_then(|s| s.go_type())
 }
 
 impl GoStruct {
@@ -643,7 +619,12 @@ mod tests {
             (owner_refs.strategy, owner_refs.merge_key),
             ("merge", "uid")
         );
-        assert!(SERVICE_ACCOUNT.field("imagepullsecrets").is_some());
+        assert!(
+            kind_struct("", "ServiceAccount")
+                .unwrap()
+                .field("imagepullsecrets")
+                .is_some()
+        );
     }
 
     #[test]

@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn builtin_list_types_follow_markers() {
-        let sa = go_struct(&builtin::SERVICE_ACCOUNT);
+        let sa = go_struct(builtin::kind_struct("", "ServiceAccount").unwrap());
         let sa = sa.map_schema().unwrap();
         assert_eq!(
             sa.field_ty("secrets").list_schema().unwrap().kind,

@@ -6,7 +6,10 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::{Cell, Column, DOCS, column, description, get, get_str, properties_of};
+use super::{
+    Cell, Column, Printer, age_column, column, description, get, get_str, name_column,
+    properties_of,
+};
 
 /// Descriptions the printers take from older API types' documentation (the extensions and
 /// rbac v1beta1 types k8s-openapi no longer has), as kube-apiserver 1.36 sends them.
@@ -16,141 +19,151 @@ const DEPLOYMENT_SELECTOR: &str = "Label selector for pods. Existing ReplicaSets
 const ROLE_BINDING_ROLE_REF: &str = "roleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error.";
 const CLUSTER_ROLE_BINDING_ROLE_REF: &str = "roleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error.";
 
-/// The columns of one of these kinds, `None` for other kinds.
-pub(super) fn columns(group: &str, kind: &str) -> Option<Vec<Column>> {
-    let d = &*DOCS;
-    let name = || column("Name", "string", "name", &d.name, 0, Cell::Name);
-    let age = || {
-        column(
-            "Age",
-            "string",
-            "",
-            &d.creation_timestamp,
-            0,
-            Cell::AgeOf(&["metadata", "creationTimestamp"]),
-        )
-    };
-    let text =
-        |name: &str, description: &str, priority: i32, f: fn(&Value, SystemTime) -> Value| {
-            column(name, "string", "", description, priority, Cell::Builtin(f))
-        };
-    Some(match (group, kind) {
-        ("apps", "Deployment") => vec![
+fn name() -> Column {
+    name_column()
+}
+
+fn age() -> Column {
+    age_column()
+}
+
+fn text(
+    name: &str,
+    description: &str,
+    priority: i32,
+    f: fn(&Value, SystemTime) -> Value,
+) -> Column {
+    column(name, "string", "", description, priority, Cell::Builtin(f))
+}
+
+/// The Deployment printer.
+pub(crate) fn deployment() -> Printer {
+    Printer::new(vec![
+        name(),
+        text("Ready", "Number of the pod with ready state", 0, |o, _| {
+            Value::from(format!(
+                "{}/{}",
+                int_at(o, &["status", "readyReplicas"]),
+                int_at(o, &["spec", "replicas"])
+            ))
+        }),
+        text("Up-to-date", UPDATED_REPLICAS, 0, |o, _| {
+            Value::from(int_at(o, &["status", "updatedReplicas"]))
+        }),
+        text("Available", AVAILABLE_REPLICAS, 0, |o, _| {
+            Value::from(int_at(o, &["status", "availableReplicas"]))
+        }),
+        age(),
+        text(
+            "Containers",
+            "Names of each container in the template.",
+            1,
+            |o, _| Value::from(container_cells(o, "name")),
+        ),
+        text(
+            "Images",
+            "Images referenced by each container in the template.",
+            1,
+            |o, _| Value::from(container_cells(o, "image")),
+        ),
+        text("Selector", DEPLOYMENT_SELECTOR, 1, |o, _| {
+            Value::from(label_selector(get(o, &["spec", "selector"])))
+        }),
+    ])
+}
+
+/// The Service printer.
+pub(crate) fn service() -> Printer {
+    Printer::new({
+        let spec = properties_of::<k8s_openapi::api::core::v1::ServiceSpec>();
+        vec![
             name(),
-            text("Ready", "Number of the pod with ready state", 0, |o, _| {
+            text("Type", &description(&spec, "type"), 0, |o, _| {
+                Value::from(get_str(o, &["spec", "type"]))
+            }),
+            text("Cluster-IP", &description(&spec, "clusterIP"), 0, |o, _| {
+                let ip = o
+                    .pointer("/spec/clusterIPs/0")
+                    .and_then(Value::as_str)
+                    .unwrap_or("<none>");
+                Value::from(ip)
+            }),
+            text(
+                "External-IP",
+                &description(&spec, "externalIPs"),
+                0,
+                |o, _| Value::from(external_ip(o)),
+            ),
+            text("Port(s)", &description(&spec, "ports"), 0, |o, _| {
+                Value::from(ports(o))
+            }),
+            age(),
+            text("Selector", &description(&spec, "selector"), 1, |o, _| {
+                Value::from(format_labels(get(o, &["spec", "selector"])))
+            }),
+        ]
+    })
+}
+
+/// The PodDisruptionBudget printer.
+pub(crate) fn pod_disruption_budget() -> Printer {
+    Printer::new(vec![
+        name(),
+        text(
+            "Min Available",
+            "The minimum number of pods that must be available.",
+            0,
+            |o, _| Value::from(int_or_string(get(o, &["spec", "minAvailable"]))),
+        ),
+        text(
+            "Max Unavailable",
+            "The maximum number of pods that may be unavailable.",
+            0,
+            |o, _| Value::from(int_or_string(get(o, &["spec", "maxUnavailable"]))),
+        ),
+        column(
+            "Allowed Disruptions",
+            "integer",
+            "",
+            "Calculated number of pods that may be disrupted at this time.",
+            0,
+            Cell::Builtin(|o, _| Value::from(int_at(o, &["status", "disruptionsAllowed"]))),
+        ),
+        age(),
+    ])
+}
+
+/// The RoleBinding (or, `cluster`, ClusterRoleBinding) printer.
+pub(crate) fn binding(cluster: bool) -> Printer {
+    Printer::new({
+        let (role_ref, of) = if !cluster {
+            (ROLE_BINDING_ROLE_REF, "roleBinding")
+        } else {
+            (CLUSTER_ROLE_BINDING_ROLE_REF, "clusterRoleBinding")
+        };
+        vec![
+            name(),
+            text("Role", role_ref, 0, |o, _| {
                 Value::from(format!(
                     "{}/{}",
-                    int_at(o, &["status", "readyReplicas"]),
-                    int_at(o, &["spec", "replicas"])
+                    get_str(o, &["roleRef", "kind"]),
+                    get_str(o, &["roleRef", "name"])
                 ))
             }),
-            text("Up-to-date", UPDATED_REPLICAS, 0, |o, _| {
-                Value::from(int_at(o, &["status", "updatedReplicas"]))
-            }),
-            text("Available", AVAILABLE_REPLICAS, 0, |o, _| {
-                Value::from(int_at(o, &["status", "availableReplicas"]))
-            }),
             age(),
-            text(
-                "Containers",
-                "Names of each container in the template.",
-                1,
-                |o, _| Value::from(container_cells(o, "name")),
-            ),
-            text(
-                "Images",
-                "Images referenced by each container in the template.",
-                1,
-                |o, _| Value::from(container_cells(o, "image")),
-            ),
-            text("Selector", DEPLOYMENT_SELECTOR, 1, |o, _| {
-                Value::from(label_selector(get(o, &["spec", "selector"])))
+            text("Users", &format!("Users in the {of}"), 1, |o, _| {
+                Value::from(subjects(o, "User"))
             }),
-        ],
-        ("", "Service") => {
-            let spec = properties_of::<k8s_openapi::api::core::v1::ServiceSpec>();
-            vec![
-                name(),
-                text("Type", &description(&spec, "type"), 0, |o, _| {
-                    Value::from(get_str(o, &["spec", "type"]))
-                }),
-                text("Cluster-IP", &description(&spec, "clusterIP"), 0, |o, _| {
-                    let ip = o
-                        .pointer("/spec/clusterIPs/0")
-                        .and_then(Value::as_str)
-                        .unwrap_or("<none>");
-                    Value::from(ip)
-                }),
-                text(
-                    "External-IP",
-                    &description(&spec, "externalIPs"),
-                    0,
-                    |o, _| Value::from(external_ip(o)),
-                ),
-                text("Port(s)", &description(&spec, "ports"), 0, |o, _| {
-                    Value::from(ports(o))
-                }),
-                age(),
-                text("Selector", &description(&spec, "selector"), 1, |o, _| {
-                    Value::from(format_labels(get(o, &["spec", "selector"])))
-                }),
-            ]
-        }
-        ("policy", "PodDisruptionBudget") => vec![
-            name(),
+            text("Groups", &format!("Groups in the {of}"), 1, |o, _| {
+                Value::from(subjects(o, "Group"))
+            }),
             text(
-                "Min Available",
-                "The minimum number of pods that must be available.",
-                0,
-                |o, _| Value::from(int_or_string(get(o, &["spec", "minAvailable"]))),
+                "ServiceAccounts",
+                &format!("ServiceAccounts in the {of}"),
+                1,
+                |o, _| Value::from(subjects(o, "ServiceAccount")),
             ),
-            text(
-                "Max Unavailable",
-                "The maximum number of pods that may be unavailable.",
-                0,
-                |o, _| Value::from(int_or_string(get(o, &["spec", "maxUnavailable"]))),
-            ),
-            column(
-                "Allowed Disruptions",
-                "integer",
-                "",
-                "Calculated number of pods that may be disrupted at this time.",
-                0,
-                Cell::Builtin(|o, _| Value::from(int_at(o, &["status", "disruptionsAllowed"]))),
-            ),
-            age(),
-        ],
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            let (role_ref, of) = if kind == "RoleBinding" {
-                (ROLE_BINDING_ROLE_REF, "roleBinding")
-            } else {
-                (CLUSTER_ROLE_BINDING_ROLE_REF, "clusterRoleBinding")
-            };
-            vec![
-                name(),
-                text("Role", role_ref, 0, |o, _| {
-                    Value::from(format!(
-                        "{}/{}",
-                        get_str(o, &["roleRef", "kind"]),
-                        get_str(o, &["roleRef", "name"])
-                    ))
-                }),
-                age(),
-                text("Users", &format!("Users in the {of}"), 1, |o, _| {
-                    Value::from(subjects(o, "User"))
-                }),
-                text("Groups", &format!("Groups in the {of}"), 1, |o, _| {
-                    Value::from(subjects(o, "Group"))
-                }),
-                text(
-                    "ServiceAccounts",
-                    &format!("ServiceAccounts in the {of}"),
-                    1,
-                    |o, _| Value::from(subjects(o, "ServiceAccount")),
-                ),
-            ]
-        }
-        _ => return None,
+        ]
     })
 }
 
