@@ -73,7 +73,7 @@ pub fn compile(schema: &Value, base: &str) -> Compiled {
         .fold(0u64, |a, (_, c)| a.saturating_add(*c));
     if total > CRD_COST_LIMIT {
         let mut costs = walk.costs;
-        costs.sort_by(|a, b| b.1.cmp(&a.1));
+        costs.sort_by_key(|c| std::cmp::Reverse(c.1));
         // Rules under 1% of the limit are not named (`TotalCost.ObserveExpressionCost`).
         let named = costs.iter().filter(|(_, c)| *c >= CRD_COST_LIMIT / 100);
         for (path, _) in named.take(MOST_EXPENSIVE) {

@@ -100,10 +100,11 @@ fn object(schema: &Value) -> Option<Decl> {
     }
     let props = schema.get("properties").and_then(Value::as_object);
     let embedded = flag(schema, "x-kubernetes-embedded-resource");
-    if props.is_none_or(|p| p.is_empty()) && !embedded {
-        if flag(schema, "x-kubernetes-preserve-unknown-fields") {
-            return Some(scalar(DeclKind::Dyn, MAX_REQUEST_SIZE_BYTES - 2, 2));
-        }
+    if props.is_none_or(|p| p.is_empty())
+        && !embedded
+        && flag(schema, "x-kubernetes-preserve-unknown-fields")
+    {
+        return Some(scalar(DeclKind::Dyn, MAX_REQUEST_SIZE_BYTES - 2, 2));
     }
     let mut fields = BTreeMap::new();
     if embedded {
