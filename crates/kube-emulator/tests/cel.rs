@@ -766,3 +766,129 @@ async fn published_openapi_carries_the_rules_verbatim() {
         json!([{"message": "is immutable", "rule": "self == oldSelf"}])
     );
 }
+
+#[tokio::test]
+async fn crds_with_bad_message_expressions_reasons_field_paths_or_old_self_are_refused() {
+    let emu = with_scalers().await;
+    let name_rule = |rule: Value| {
+        probe_crd(
+            "probes.cel.example.com",
+            "Probe",
+            json!({"type": "object", "properties": {"name": {
+            "type": "string", "maxLength": 10, "x-kubernetes-validations": [rule]}}}),
+        )
+    };
+    let at = "spec.validation.openAPIV3Schema.properties[spec].properties[name].x-kubernetes-validations[0]";
+    let cases = [
+        (name_rule(json!({"rule": "self != 'x'", "messageExpression": "'bad ' + "})),
+            (INV, format!("Invalid value: {{\"Rule\":\"self != 'x'\",\"Message\":\"\",\"MessageExpression\":\"'bad ' + \",\"Reason\":null,\"FieldPath\":\"\",\"OptionalOldSelf\":null}}: messageExpression compilation failed: ERROR: <input>:1:10: {EXPECTING}\n | 'bad ' + \n | .........^"), format!("{at}.messageExpression"))),
+        (name_rule(json!({"rule": "self != 'x'", "messageExpression": "1 + 2"})),
+            (INV, "Invalid value: {\"Rule\":\"self != 'x'\",\"Message\":\"\",\"MessageExpression\":\"1 + 2\",\"Reason\":null,\"FieldPath\":\"\",\"OptionalOldSelf\":null}: messageExpression must evaluate to a string".into(), format!("{at}.messageExpression"))),
+        (name_rule(json!({"rule": "self != 'x'", "reason": "FieldValueBogus"})),
+            ("FieldValueNotSupported", "Unsupported value: \"FieldValueBogus\": supported values: \"FieldValueDuplicate\", \"FieldValueForbidden\", \"FieldValueInvalid\", \"FieldValueRequired\"".into(), format!("{at}.reason"))),
+        (name_rule(json!({"rule": "self != 'x'", "optionalOldSelf": true})),
+            (INV, "Invalid value: true: may not be set if oldSelf is not used in rule".into(), format!("{at}.optionalOldSelf"))),
+        (name_rule(json!({"rule": ""})),
+            ("FieldValueRequired", "Required value: rule is not specified".into(), format!("{at}.rule"))),
+        (probe_crd("probes.cel.example.com", "Probe", json!({"type": "object",
+            "x-kubernetes-validations": [{"rule": "has(self.name)", "fieldPath": ".nope"}], "properties": {"name": {"type": "string"}}})),
+            (INV, "Invalid value: \".nope\": must be a valid path".into(), AT_SPEC.replace(".rule", ".fieldPath"))),
+        (probe_crd("probes.cel.example.com", "Probe", json!({"type": "object", "properties": {"ports": {"type": "array", "maxItems": 8,
+            "items": {"type": "object", "properties": {"port": {"type": "integer"}}, "x-kubernetes-validations": [{"rule": "self.port == oldSelf.port"}]}}}})),
+            (INV, "Invalid value: \"self.port == oldSelf.port\": oldSelf cannot be used on the uncorrelatable portion of the schema within spec.validation.openAPIV3Schema.properties[spec].properties[ports]".into(),
+                "spec.validation.openAPIV3Schema.properties[spec].properties[ports].items.x-kubernetes-validations[0].rule".into())),
+    ];
+    for (crd, (reason, message, field)) in cases {
+        let reply = post(&emu, CRDS, &crd).await;
+        assert_eq!(
+            reply.body,
+            crd_invalid("probes.cel.example.com", &[(reason, &message, &field)]),
+            "{crd}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn map_rules_and_message_expressions_are_costed_like_the_server() {
+    let emu = with_scalers().await;
+    let peers = |bounded: bool| {
+        let (len, items, props) = if bounded {
+            (json!(63), json!(16), json!(16))
+        } else {
+            (Value::Null, Value::Null, Value::Null)
+        };
+        let mut s = json!({"type": "string"});
+        let mut list = json!({"type": "array"});
+        let mut map = json!({"type": "object", "x-kubernetes-validations": [{"rule": "self.all(k, self[k].all(x, x != k))"}]});
+        if bounded {
+            s["maxLength"] = len;
+            list["maxItems"] = items;
+            map["maxProperties"] = props;
+        }
+        list["items"] = s;
+        map["additionalProperties"] = list;
+        probe_crd(
+            "costlies.cel.example.com",
+            "Costly",
+            json!({"type": "object", "properties": {"peers": map}}),
+        )
+    };
+    let rule = "spec.validation.openAPIV3Schema.properties[spec].properties[peers].x-kubernetes-validations[0].rule";
+    let total = format!(
+        "Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of more than 100x{BUDGET_HINT}"
+    );
+    let contributed = "Forbidden: contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema";
+    let reply = post(&emu, CRDS, &peers(false)).await;
+    assert_eq!(
+        reply.body,
+        crd_invalid(
+            "costlies.cel.example.com",
+            &[
+                (
+                    "FieldValueForbidden",
+                    &format!(
+                        "Forbidden: estimated rule cost exceeds budget by factor of more than 100x{BUDGET_HINT}"
+                    ),
+                    rule
+                ),
+                ("FieldValueForbidden", contributed, rule),
+                (
+                    "FieldValueForbidden",
+                    &total,
+                    "spec.validation.openAPIV3Schema"
+                ),
+            ]
+        )
+    );
+    assert_eq!(post(&emu, CRDS, &peers(true)).await.code, 201);
+    let port = probe_crd(
+        "probes.cel.example.com",
+        "Probe",
+        json!({"type": "object", "properties": {"port": {
+        "type": "integer", "minimum": 1, "maximum": 65535,
+        "x-kubernetes-validations": [{"rule": "self >= 1024", "messageExpression": "'port ' + string(self) + ' is privileged'"}]}}}),
+    );
+    let at = "spec.validation.openAPIV3Schema.properties[spec].properties[port].x-kubernetes-validations[0].messageExpression";
+    let reply = post(&emu, CRDS, &port).await;
+    assert_eq!(
+        reply.body,
+        crd_invalid(
+            "probes.cel.example.com",
+            &[
+                (
+                    "FieldValueForbidden",
+                    &format!(
+                        "Forbidden: estimated messageExpression cost exceeds budget by factor of more than 100x{BUDGET_HINT}"
+                    ),
+                    at
+                ),
+                ("FieldValueForbidden", contributed, at),
+                (
+                    "FieldValueForbidden",
+                    &total,
+                    "spec.validation.openAPIV3Schema"
+                ),
+            ]
+        )
+    );
+}
