@@ -119,7 +119,7 @@ fn run(
     }
     match rule.program.execute(&ctx) {
         Ok(Cel::Bool(true)) => None,
-        Ok(Cel::Bool(false)) => Some(rule_failure(node, rule, new, path, &ctx)),
+        Ok(Cel::Bool(false)) => Some(rule_failure(rule, new, path, &ctx)),
         Ok(_) => Some(eval_failure(node, rule, "no such overload", path)),
         Err(e) => Some(eval_failure(node, rule, &error_text(&e), path)),
     }
@@ -127,13 +127,7 @@ fn run(
 
 /// `fieldErrorForReason`: the rule's message (or messageExpression) under its reason; objects
 /// and lists show no value.
-fn rule_failure(
-    node: &RuleNode,
-    rule: &CompiledRule,
-    new: &Value,
-    path: &str,
-    ctx: &Context,
-) -> FieldError {
+fn rule_failure(rule: &CompiledRule, new: &Value, path: &str, ctx: &Context) -> FieldError {
     let text = rule
         .message_program
         .as_ref()
@@ -151,7 +145,6 @@ fn rule_failure(
         Value::Object(_) | Value::Array(_) => None,
         v => Some(bad_value(v)),
     };
-    let _ = node;
     let (reason, message) = match rule.spec.reason.as_deref() {
         Some("FieldValueForbidden") => ("FieldValueForbidden", format!("Forbidden: {text}")),
         Some("FieldValueRequired") => ("FieldValueRequired", format!("Required value: {text}")),
