@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::access_review;
 use crate::api::{self, Answer, Call};
 use crate::auth::{Attributes, User};
 use crate::discovery;
@@ -241,6 +242,16 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
         Ok(denied) => denied,
         Err(e) => return error_response(&e),
     };
+    if p.subresource.is_none() && !kind.verbs.iter().any(|v| v == verb) {
+        return error_response(
+            &ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+            .with_details(Details::default()),
+        );
+    }
     let counted = match &p.subresource {
         Some(s) => format!("{}/{s}", kind.group_resource()),
         None => kind.group_resource(),
@@ -304,6 +315,9 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
             };
         }
         "create" if is_token_request(p) => service_account_tokens::create(shared, &call),
+        "create" if kind.group == "authorization.k8s.io" => {
+            access_review::create(shared, user, &call)
+        }
         "create" => api::create(shared, &call),
         "update" => api::update(shared, &call),
         "patch" => api::patch(shared, &call),

@@ -11,6 +11,7 @@ pub mod strategic_merge;
 pub mod table;
 
 // The server.
+mod access_review;
 mod api;
 pub mod auth;
 mod controllers;

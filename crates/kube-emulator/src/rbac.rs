@@ -33,34 +33,29 @@ pub enum Request<'a> {
     },
 }
 
-/// The authorizer's answer.
+/// The authorizer's answer, with the reason the real server gives (an access review's
+/// `status.reason`; for a denial, what follows the 403's message).
 #[derive(Debug, PartialEq)]
 pub enum Decision {
-    Allow,
-    /// Denied, with the reason the real server appends to its message (empty unless a binding's
-    /// role could not be resolved).
+    /// `RBAC: allowed by <binding>`, or empty for the admin and in-code rules.
+    Allow(String),
+    /// Empty unless a binding's role could not be resolved.
     Deny(String),
 }
 
 /// Authorizes a resource request: the user's admin flag or in-code rules, else the RBAC objects.
 /// The error is the real server's 403.
 pub fn authorize(store: &Store, user: &User, a: &Attributes) -> Result<(), ApiError> {
-    if auth::allowed_in_code(user, a) {
-        return Ok(());
-    }
-    match decide(store, user, &Request::Resource(a)) {
-        Decision::Allow => Ok(()),
+    match decide_for(store, user, &Request::Resource(a)) {
+        Decision::Allow(_) => Ok(()),
         Decision::Deny(reason) => Err(auth::forbidden(&user.name, a, &reason)),
     }
 }
 
 /// Authorizes a non-resource request (`get` of a discovery or OpenAPI path).
 pub fn authorize_path(store: &Store, user: &User, verb: &str, path: &str) -> Result<(), ApiError> {
-    if user.admin {
-        return Ok(());
-    }
-    match decide(store, user, &Request::Path { verb, path }) {
-        Decision::Allow => Ok(()),
+    match decide_for(store, user, &Request::Path { verb, path }) {
+        Decision::Allow(_) => Ok(()),
         Decision::Deny(reason) => {
             let mut message = format!(
                 "forbidden: User \"{}\" cannot {verb} path \"{path}\"",
@@ -74,44 +69,79 @@ pub fn authorize_path(store: &Store, user: &User, verb: &str, path: &str) -> Res
     }
 }
 
-/// The RBAC decision from the bootstrap policy and the stored objects alone.
-pub fn decide(store: &Store, user: &User, request: &Request) -> Decision {
-    if bootstrap_allows(user, request) {
-        return Decision::Allow;
-    }
-    let mut errors = Vec::new();
-    let mut granted = |binding: &Value, binding_namespace: &str| {
-        if !applies_to(user, binding, binding_namespace) {
-            return false;
-        }
-        match role_rules(store, &binding["roleRef"], binding_namespace) {
-            Ok(rules) => rules.iter().any(|rule| rule_allows(rule, request)),
-            Err(e) => {
-                errors.push(e);
-                false
-            }
-        }
+/// The decision for a user: its admin flag (`system:masters`) or in-code rules, else RBAC.
+pub fn decide_for(store: &Store, user: &User, request: &Request) -> Decision {
+    let in_code = match request {
+        Request::Resource(a) => auth::allowed_in_code(user, a),
+        Request::Path { .. } => user.admin,
     };
-    if store
-        .list(CLUSTER_ROLE_BINDINGS, None)
-        .iter()
-        .any(|b| granted(b, ""))
-    {
-        return Decision::Allow;
+    if in_code {
+        return Decision::Allow(String::new());
+    }
+    decide(store, user, request)
+}
+
+/// The RBAC decision from the bootstrap policy and the stored objects alone: the first binding
+/// whose subject is the user and whose role has a rule allowing the request.
+pub fn decide(store: &Store, user: &User, request: &Request) -> Decision {
+    for (binding, rules) in bootstrap_policy() {
+        if let Some(subject) = subject_applying(user, &binding, "")
+            && rules.iter().any(|rule| rule_allows(rule, request))
+        {
+            return Decision::Allow(allowed_by(&binding, subject, ""));
+        }
     }
     let namespace = match request {
         Request::Resource(a) => a.namespace.unwrap_or(""),
         Request::Path { .. } => "",
     };
-    if !namespace.is_empty()
-        && store
-            .list(ROLE_BINDINGS, Some(namespace))
-            .iter()
-            .any(|b| granted(b, namespace))
-    {
-        return Decision::Allow;
+    let cluster = store.list(CLUSTER_ROLE_BINDINGS, None).into_iter();
+    let cluster = cluster.map(|binding| (binding, ""));
+    let local = match namespace {
+        "" => Vec::new(),
+        ns => store.list(ROLE_BINDINGS, Some(ns)),
+    };
+    let mut errors = Vec::new();
+    for (binding, binding_namespace) in cluster.chain(local.into_iter().map(|b| (b, namespace))) {
+        let Some(subject) = subject_applying(user, &binding, binding_namespace) else {
+            continue;
+        };
+        match role_rules(store, &binding["roleRef"], binding_namespace) {
+            Ok(rules) if rules.iter().any(|rule| rule_allows(rule, request)) => {
+                return Decision::Allow(allowed_by(&binding, subject, binding_namespace));
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
     }
     Decision::Deny(reason(&errors))
+}
+
+/// `RBAC: allowed by RoleBinding "<name>/<ns>" of Role "<role>" to ServiceAccount "<sa>/<ns>"`
+/// (the real resolver's binding describers).
+fn allowed_by(binding: &Value, subject: &Value, binding_namespace: &str) -> String {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let name = text(&binding["metadata"]["name"]);
+    let (kind, name) = match binding_namespace {
+        "" => ("ClusterRoleBinding", name),
+        ns => ("RoleBinding", format!("{name}/{ns}")),
+    };
+    let role_ref = &binding["roleRef"];
+    let (subject_kind, mut subject_name) = (text(&subject["kind"]), text(&subject["name"]));
+    if subject_kind == "ServiceAccount" {
+        let namespace = text(&subject["namespace"]);
+        let namespace = if namespace.is_empty() {
+            binding_namespace.to_string()
+        } else {
+            namespace
+        };
+        subject_name = format!("{subject_name}/{namespace}");
+    }
+    format!(
+        "RBAC: allowed by {kind} \"{name}\" of {} \"{}\" to {subject_kind} \"{subject_name}\"",
+        text(&role_ref["kind"]),
+        text(&role_ref["name"])
+    )
 }
 
 /// `RBAC: <aggregate>`: one distinct error as is, several as `[a, b]` (Go's `utilerrors`).
@@ -129,10 +159,14 @@ fn reason(errors: &[String]) -> String {
     }
 }
 
-/// Whether one of a binding's subjects is the user (`appliesToUser`).
-fn applies_to(user: &User, binding: &Value, binding_namespace: &str) -> bool {
-    let subjects = binding["subjects"].as_array().map(Vec::as_slice);
-    subjects.unwrap_or_default().iter().any(|subject| {
+/// The first of a binding's subjects that is the user (`appliesTo`).
+fn subject_applying<'a>(
+    user: &User,
+    binding: &'a Value,
+    binding_namespace: &str,
+) -> Option<&'a Value> {
+    let subjects = binding["subjects"].as_array()?;
+    subjects.iter().find(|subject| {
         let name = subject["name"].as_str().unwrap_or("");
         match subject["kind"].as_str().unwrap_or("") {
             "User" => user.name == name,
@@ -244,25 +278,42 @@ fn rule_allows(rule: &Value, request: &Request) -> bool {
     }
 }
 
-/// The rules of the bootstrap ClusterRoles `system:discovery`, `system:basic-user` (bound to
-/// `system:authenticated`) and `system:public-info-viewer` (bound to both groups).
-fn bootstrap_allows(user: &User, request: &Request) -> bool {
-    let member = |group: &str| user.groups.iter().any(|g| g == group);
-    let public = json!({"verbs": ["get"], "nonResourceURLs": [
-        "/healthz", "/livez", "/readyz", "/version", "/version/"]});
-    let discovery = json!({"verbs": ["get"], "nonResourceURLs": [
-        "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
-        "/readyz", "/version", "/version/"]});
-    let basic_user = json!({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
-        "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]});
-    let self_review = json!({"verbs": ["create"], "apiGroups": ["authentication.k8s.io"],
-        "resources": ["selfsubjectreviews"]});
-    let authenticated = member(auth::AUTHENTICATED);
-    (authenticated || member("system:unauthenticated")) && rule_allows(&public, request)
-        || authenticated
-            && [discovery, basic_user, self_review]
-                .iter()
-                .any(|rule| rule_allows(rule, request))
+/// The bootstrap ClusterRoleBindings every cluster has that matter to the emulator, with their
+/// roles' rules: `system:discovery` and `system:basic-user` for `system:authenticated`,
+/// `system:public-info-viewer` for it and `system:unauthenticated`.
+fn bootstrap_policy() -> Vec<(Value, Vec<Value>)> {
+    let binding = |name: &str, groups: &[&str]| {
+        let subjects: Vec<Value> = groups
+            .iter()
+            .map(|g| json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": g}))
+            .collect();
+        json!({"metadata": {"name": name}, "subjects": subjects,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}})
+    };
+    let everyone = [auth::AUTHENTICATED, "system:unauthenticated"];
+    vec![
+        (
+            binding("system:discovery", &everyone[..1]),
+            vec![
+                json!({"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*",
+                "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"]}),
+            ],
+        ),
+        (
+            binding("system:basic-user", &everyone[..1]),
+            vec![
+                json!({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
+                    "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]}),
+                json!({"verbs": ["create"], "apiGroups": ["authentication.k8s.io"],
+                    "resources": ["selfsubjectreviews"]}),
+            ],
+        ),
+        (
+            binding("system:public-info-viewer", &everyone),
+            vec![json!({"verbs": ["get"], "nonResourceURLs": [
+                "/healthz", "/livez", "/readyz", "/version", "/version/"]})],
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -305,7 +356,10 @@ mod tests {
     }
 
     fn allowed(store: &Store, user: &User, a: &Attributes) -> bool {
-        decide(store, user, &Request::Resource(a)) == Decision::Allow
+        matches!(
+            decide(store, user, &Request::Resource(a)),
+            Decision::Allow(_)
+        )
     }
 
     #[test]
@@ -320,7 +374,12 @@ mod tests {
         ]);
         let get = attrs("get", "", "secrets", Some("ns1"), Some("s"));
         let sa = User::service_account("ns1", "op");
-        assert!(allowed(&store, &sa, &get));
+        assert_eq!(
+            decide(&store, &sa, &Request::Resource(&get)),
+            Decision::Allow(
+                "RBAC: allowed by RoleBinding \"b/ns1\" of Role \"reader\" to ServiceAccount \"op/ns1\"".into()
+            )
+        );
         assert!(allowed(&store, &User::with_rules("alice", vec![]), &get));
         let mut bob = User::with_rules("bob", vec![]);
         assert!(!allowed(&store, &bob, &get));
@@ -493,8 +552,16 @@ mod tests {
             )
         };
         let user = User::with_rules("u", vec![]);
-        assert_eq!(path(&user, "/apis/apps/v1"), Decision::Allow);
-        assert_eq!(path(&User::anonymous(), "/version"), Decision::Allow);
+        assert_eq!(
+            path(&user, "/apis/apps/v1"),
+            Decision::Allow(
+                "RBAC: allowed by ClusterRoleBinding \"system:discovery\" of ClusterRole \"system:discovery\" to Group \"system:authenticated\"".into()
+            )
+        );
+        assert!(matches!(
+            path(&User::anonymous(), "/version"),
+            Decision::Allow(_)
+        ));
         assert_eq!(
             path(&User::anonymous(), "/apis"),
             Decision::Deny(String::new())

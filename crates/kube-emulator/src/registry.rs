@@ -73,7 +73,7 @@ const ALL_VERBS: [&str; 8] = [
 fn builtin(strategy: &'static dyn KindStrategy) -> Served {
     let d = strategy.definition();
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let mut verbs = strings(&ALL_VERBS);
+    let mut verbs = strings(d.verbs.unwrap_or(&ALL_VERBS));
     if !d.delete_collection {
         verbs.retain(|v| v != "deletecollection");
     }

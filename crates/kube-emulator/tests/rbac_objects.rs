@@ -317,3 +317,67 @@ async fn impersonation_with_as_needs_the_impersonate_verb() {
         k.ok(&[&list[..], &with_group].concat()).await;
     }
 }
+
+/// `kubectl auth can-i ARGS` as team's ServiceAccount `op`: exit code and output.
+async fn can_i(k: &Kubectl, args: &[&str]) -> (Option<i32>, String) {
+    let as_op = ["--as=system:serviceaccount:team:op"];
+    let out = k
+        .run(&[&["auth", "can-i"][..], args, &as_op].concat())
+        .await;
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn kubectl_auth_can_i_answers_from_the_bindings() {
+    for binary in binaries() {
+        let emu = emulator().await;
+        let k = admin(&emu, binary);
+        k.ok(&["create", "namespace", "team"]).await;
+        k.ok(&["create", "serviceaccount", "op", "-n", "team"])
+            .await;
+        k.ok_with(&["apply", "-f", "-"], READER).await;
+        let yes = (Some(0), "yes\n".to_string());
+        let no = (Some(1), "no\n".to_string());
+        assert_eq!(can_i(&k, &["list", "secrets", "-n", "team"]).await, yes);
+        assert_eq!(can_i(&k, &["delete", "secrets", "-n", "team"]).await, no);
+        assert_eq!(can_i(&k, &["list", "secrets", "-n", "default"]).await, no);
+        assert_eq!(
+            can_i(&k, &["get", "configmaps/settings", "-n", "team"]).await,
+            yes
+        );
+        assert_eq!(
+            can_i(&k, &["get", "configmaps/other", "-n", "team"]).await,
+            no
+        );
+        assert_eq!(can_i(&k, &["get", "/apis"]).await, yes);
+        assert_eq!(can_i(&k, &["get", "/metrics"]).await, no);
+        // With the account's own token, and the review's answer in full.
+        let token = k.ok(&["create", "token", "op", "-n", "team"]).await;
+        let sa = with_token(&emu, binary, token.trim());
+        assert_eq!(
+            sa.ok(&["auth", "can-i", "get", "secrets", "-n", "team"])
+                .await,
+            "yes\n"
+        );
+        let review = r#"{"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"namespace": "team", "verb": "get", "resource": "secrets"}}}"#;
+        let created: Value = serde_json::from_str(
+            &sa.ok_with(&["create", "-f", "-", "-o", "json"], review)
+                .await,
+        )
+        .unwrap();
+        assert_eq!(
+            created["status"],
+            json!({"allowed": true, "reason": "RBAC: allowed by RoleBinding \"op-reads-secrets/team\" of Role \"secret-reader\" to ServiceAccount \"op/team\""})
+        );
+        // Reviews are only created.
+        assert!(
+            fails(&k, &["get", "selfsubjectaccessreviews"])
+                .await
+                .contains("the server does not allow this method on the requested resource")
+        );
+    }
+}

@@ -14,6 +14,7 @@ mod namespace;
 mod pod_disruption_budget;
 mod rbac;
 mod secret;
+mod self_subject_access_review;
 mod service;
 mod service_account;
 
@@ -44,6 +45,7 @@ pub static BUILTINS: &[&dyn KindStrategy] = &[
     &service::Service,
     &deployment::Deployment,
     &events_v1::EventsV1,
+    &self_subject_access_review::SelfSubjectAccessReview,
     &pod_disruption_budget::PodDisruptionBudget,
     &rbac::ClusterRoleBinding,
     &rbac::ClusterRole,
@@ -164,6 +166,8 @@ pub struct Definition {
     pub annotations_bump_generation: bool,
     /// Whether `deletecollection` is served.
     pub delete_collection: bool,
+    /// The verbs served when not all of them (a review is only created).
+    pub verbs: Option<&'static [&'static str]>,
     /// How the kind presents its storage, and whose storage it is (None: its own).
     pub view: View,
     pub store: Option<&'static str>,
@@ -192,6 +196,7 @@ impl Definition {
             extra_field_selectors: &[],
             annotations_bump_generation: false,
             delete_collection: true,
+            verbs: None,
             view: View::Plain,
             store: None,
         }
