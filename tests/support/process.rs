@@ -15,13 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use consul_peering_operator::consul::{self, ConsulConfig, GenerateTokenRequest};
-use consul_peering_operator::crd::{FIELD_MANAGER, PeeringAcceptor, PeeringDialer, crds};
+use consul_peering_operator::crd::{PeeringAcceptor, PeeringDialer};
+use consul_peering_operator::playground::install_crds;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
-use kube::{Api, ResourceExt};
+use kube::Api;
+use kube::api::PostParams;
 use kube_emulator::{KubeEmulator, Rule};
 use serde_json::{Value, json};
 
@@ -42,7 +41,7 @@ impl World {
         emulator_common::install_crypto_provider();
         let kube = kube_emulator::start().await.expect("kube emulator starts");
         let client = kube.client();
-        install_crds(&client).await;
+        install_crds(&client).await.expect("the CRDs are installed");
         let consul = consul_emulator::start(
             consul_emulator::Config::new("dc1").deletion_delay(Duration::from_millis(300)),
         )
@@ -139,27 +138,6 @@ impl World {
 /// Every right on everything: the identity of an operator whose calls are only recorded.
 pub fn unrestricted() -> Vec<Rule> {
     vec![Rule::new(&["*"], &["*"], &["*"], &[])]
-}
-
-async fn install_crds(client: &kube::Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crds() {
-        let name = crd.name_any();
-        api.patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
-        tokio::time::timeout(
-            TIMEOUT,
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .expect("CRD established in time")
-        .expect("CRD watch");
-    }
 }
 
 fn scratch_dir() -> PathBuf {
