@@ -168,3 +168,31 @@ async fn an_object_breaking_each_rule_is_refused_with_the_real_message() {
         );
     }
 }
+
+/// The issue's case: a broken rule next to an enum error is not checked, and the server says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enum_error_skips_the_rules_with_the_nil_cause() {
+    emulator_common::install_crypto_provider();
+    for binary in binaries() {
+        let cluster = kube_emulator::start().await.unwrap();
+        let kubectl = Kubectl::new(binary);
+        cluster.write_kubeconfig(kubectl.kubeconfig()).unwrap();
+        kubectl
+            .ok(&["apply", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/crds")])
+            .await;
+        let object = json!({"apiVersion": "consulpeering.io/v1alpha1", "kind": "PeeringAcceptor",
+            "metadata": {"name": "bad2", "namespace": "default"},
+            "spec": {"meta": {"consul-x": "1"}, "peer": {"secret": {"name": "t", "backend": "vault"}}}});
+        let out = kubectl
+            .run_with(&["apply", "-f", "-"], &object.to_string())
+            .await;
+        assert!(!out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim_end(),
+            "The PeeringAcceptor \"bad2\" is invalid: \n\
+             * spec.peer.secret.backend: Unsupported value: \"vault\": supported values: \"kubernetes\"\n\
+             * <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+            "{binary}"
+        );
+    }
+}
