@@ -593,3 +593,25 @@ async fn sigterm_abandons_a_reconcile_still_running_at_the_bound_and_exits_1() {
     );
     assert_eq!(world.tokens_issued(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_a_leader_whose_api_server_went_away_exits_1_within_the_bound() {
+    let world = World::start().await;
+    let mut leader = replica(&world, "stranded");
+    leader.wait_ready("leading").await;
+    assert_eq!(
+        lease_holder(&world.client, NAMESPACE, LEASE)
+            .await
+            .as_deref(),
+        Some("stranded")
+    );
+
+    // The API server goes away: the Lease cannot be released, it will expire by itself.
+    world.kube.stop();
+    terminate_within(&mut leader, STOP_BOUND, false).await;
+    let stderr = leader.stderr();
+    assert!(
+        stderr.contains("the leader lease was not released"),
+        "{stderr}"
+    );
+}
