@@ -162,6 +162,12 @@ impl Metrics {
             "Watches that failed and were started again, by watch",
             watch_restarts.clone(),
         );
+        // Every watch starts at 0, so that a first restart shows as an increase.
+        for watch in ["consul_peerings", "peeringacceptors", "peeringdialers"] {
+            watch_restarts
+                .get_or_create(&WatchLabels { watch })
+                .inc_by(0);
+        }
         let leader = Family::<IdentityLabels, Gauge>::default();
         registry.register(
             "leader",

@@ -69,6 +69,8 @@ pub struct Dc {
     pub name: &'static str,
     pub kube: KubeEmulator,
     pub consul: consul_emulator::Handle,
+    /// Where the operator serves `/metrics`.
+    pub metrics: SocketAddr,
 }
 
 impl Dc {
@@ -164,13 +166,20 @@ impl TwoClusters {
             args.identity = Some(format!("operator-{name}"));
             // Stream-derived states (ACTIVE, FAILING) reach status when a wait runs out.
             args.consul_watch_wait_seconds = WATCH_WAIT_SECONDS;
+            let metrics = free_loopback_address();
+            args.listen_addr = metrics;
             operators.push(tokio::spawn(run_with(
                 kube.client(),
                 clients,
                 args,
                 stop.clone(),
             )));
-            dcs.push(Dc { name, kube, consul });
+            dcs.push(Dc {
+                name,
+                kube,
+                consul,
+                metrics,
+            });
         }
         let dc2 = dcs.pop().expect("two datacenters");
         let dc1 = dcs.pop().expect("two datacenters");
@@ -596,6 +605,12 @@ impl Drop for Gate {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A loopback address with a port free at the time of asking.
+fn free_loopback_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind((emulator_common::LOOPBACK, 0)).expect("bind");
+    listener.local_addr().expect("address")
 }
 
 /// A loopback address nothing listens on.
