@@ -455,7 +455,9 @@ fn call_cost(name: &str, target: Option<&Out>, args: &[Out]) -> (u64, Option<u64
             };
             (size(recv).saturating_mul(per), None)
         }
-        "join" => (cost_factor(size(recv), STRING_TRAVERSAL), None),
+        "join" | "isURL" | "isIP" | "isCIDR" | "isQuantity" => {
+            (cost_factor(size(recv), STRING_TRAVERSAL), None)
+        }
         "string" if recv.is_some_and(|r| matches!(r.ty, Ty::String)) => (1, Some(size(recv))),
         _ => (1, None),
     }

@@ -288,7 +288,7 @@ impl Walk {
                 let detail = format!(
                     "oldSelf cannot be used on the uncorrelatable portion of the schema within {list}"
                 );
-                let rule = super::super::gofmt::quote(&spec.rule);
+                let rule = emulator_common::gofmt::quote(&spec.rule);
                 self.cel_errors
                     .push(invalid(&format!("{path}.rule"), &rule, &detail));
             }
@@ -358,20 +358,20 @@ impl Walk {
         {
             let supported: Vec<String> = REASONS
                 .iter()
-                .map(|r| super::super::gofmt::quote(r))
+                .map(|r| emulator_common::gofmt::quote(r))
                 .collect();
             self.schema_errors.push(FieldError {
                 reason: "FieldValueNotSupported".into(),
                 field: format!("{path}.reason"),
                 message: format!(
                     "Unsupported value: {}: supported values: {}",
-                    super::super::gofmt::quote(reason),
+                    emulator_common::gofmt::quote(reason),
                     supported.join(", ")
                 ),
             });
         }
         if !spec.field_path.is_empty() && !field_path_exists(schema, &spec.field_path) {
-            let value = super::super::gofmt::quote(&spec.field_path);
+            let value = emulator_common::gofmt::quote(&spec.field_path);
             self.schema_errors.push(invalid(
                 &format!("{path}.fieldPath"),
                 &value,

@@ -177,7 +177,7 @@ fn eval_failure(node: &RuleNode, rule: &CompiledRule, error: &str, path: &str) -
         field: path.to_string(),
         message: format!(
             "Invalid value: {}: {error} evaluating rule: {}",
-            super::super::gofmt::quote(&node.schema_type),
+            emulator_common::gofmt::quote(&node.schema_type),
             rule.spec.message_or_default()
         ),
     }

@@ -1,7 +1,8 @@
 //! The CEL environment of CRD rules: cel-rust's standard library with its strings and lists
 //! extensions, plus the Kubernetes list and regex functions (k8s.io/apiserver/pkg/cel/library)
-//! that cel-rust does not have. `url`, `quantity`, `ip`, `cidr`, `format` and `authz` are not
-//! declared, so a rule naming them is refused as an undeclared reference.
+//! that cel-rust does not have, and the predicates `isURL`, `isIP`, `isCIDR`, `isQuantity`. The
+//! `url`, `quantity`, `ip`, `cidr` values, `format` and `authz` are not declared, so a rule
+//! naming them is refused as an undeclared reference.
 
 use std::cmp::Ordering;
 
@@ -55,6 +56,15 @@ fn kubernetes(env: &mut Env) -> Result<(), ::cel::DeclarationError> {
         STRING_TYPE,
         vec![STRING_TYPE, INT_TYPE],
         find_all,
+    )?;
+    env.add_overload("isURL", "is_url_string", vec![STRING_TYPE], is_url)?;
+    env.add_overload("isIP", "is_ip_string", vec![STRING_TYPE], is_ip)?;
+    env.add_overload("isCIDR", "is_cidr_string", vec![STRING_TYPE], is_cidr)?;
+    env.add_overload(
+        "isQuantity",
+        "is_quantity_string",
+        vec![STRING_TYPE],
+        is_quantity,
     )?;
     Ok(())
 }
@@ -181,4 +191,66 @@ fn string_and_regex(
         }
         _ => Err(ExecutionError::function_error(function, "no such overload")),
     }
+}
+
+/// A predicate over one string argument.
+fn string_predicate(args: &[Value], test: fn(&str) -> bool) -> Result<Value, ExecutionError> {
+    match args.first() {
+        Some(Value::String(s)) => Ok(Value::Bool(test(s))),
+        _ => Err(ExecutionError::function_error("is", "no such overload")),
+    }
+}
+
+over_values!(is_url, |a: &[Value]| string_predicate(a, request_uri));
+over_values!(is_ip, |a: &[Value]| string_predicate(a, |s| s
+    .parse::<std::net::IpAddr>()
+    .is_ok()));
+over_values!(is_cidr, |a: &[Value]| string_predicate(a, cidr));
+over_values!(is_quantity, |a: &[Value]| string_predicate(a, quantity));
+
+/// Go's `url.ParseRequestURI` accepts it: an absolute path, or a scheme followed by `:`, with
+/// no spaces or control characters and only well-formed `%` escapes.
+fn request_uri(s: &str) -> bool {
+    let clean = !s.chars().any(|c| c.is_control() || c == ' ');
+    let bytes = s.as_bytes();
+    let escapes_ok = bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    let scheme = s.split_once(':').is_some_and(|(scheme, _)| {
+        scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    clean && escapes_ok && (s.starts_with('/') || scheme)
+}
+
+/// `netip.ParsePrefix`: an address, `/`, and a prefix length within its size.
+fn cidr(s: &str) -> bool {
+    let Some((addr, bits)) = s.split_once('/') else {
+        return false;
+    };
+    let max = match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => 32,
+        Ok(std::net::IpAddr::V6(_)) => 128,
+        Err(_) => return false,
+    };
+    let canonical =
+        bits == "0" || (!bits.starts_with('0') && bits.chars().all(|c| c.is_ascii_digit()));
+    canonical && bits.parse::<u32>().is_ok_and(|b| b <= max)
+}
+
+/// `resource.ParseQuantity`: a signed decimal with a binary, decimal-SI or exponent suffix.
+fn quantity(s: &str) -> bool {
+    static QUANTITY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
+            .expect("the quantity pattern compiles")
+    });
+    QUANTITY.is_match(s)
 }

@@ -2,8 +2,6 @@
 
 use serde_json::Value;
 
-use super::super::gofmt;
-
 /// The rule reasons a CRD may name (`supportedValidationReason`).
 pub const REASONS: &[&str] = &[
     "FieldValueDuplicate",
@@ -39,7 +37,7 @@ impl RuleSpec {
     /// How the server prints the rule as the bad value of a CRD error: the Go struct as JSON,
     /// with its Go field names and HTML-safe escapes.
     pub fn go_json(&self) -> String {
-        let s = |x: &str| gofmt::json(&Value::String(x.to_string()));
+        let s = |x: &str| emulator_common::gojson::to_json(&Value::String(x.to_string()));
         let reason = self.reason.as_deref().map_or("null".to_string(), s);
         let old = self
             .optional_old_self

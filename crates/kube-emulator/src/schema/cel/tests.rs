@@ -420,3 +420,30 @@ fn kubernetes_library_functions_run() {
         ]
     );
 }
+
+#[test]
+fn kubernetes_format_predicates_run() {
+    let schema = probe(
+        json!({"type": "object", "properties": {"s": {"type": "string", "maxLength": 64,
+        "x-kubernetes-validations": [
+            {"rule": "isURL(self)", "message": "url"},
+            {"rule": "isIP(self)", "message": "ip"},
+            {"rule": "isCIDR(self)", "message": "cidr"},
+            {"rule": "isQuantity(self)", "message": "quantity"}]}}}),
+    );
+    assert_eq!(causes(&crd_errors(&schema, BASE)), vec![]);
+    let rules = Rules::compile(&schema);
+    let failing = |s: &str| -> Vec<String> {
+        rules
+            .validate(&json!({"spec": {"s": s}}), None)
+            .errors
+            .iter()
+            .map(|e| e.message.rsplit(": ").next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(failing("https://example.com/x"), ["ip", "cidr", "quantity"]);
+    assert_eq!(failing("10.0.0.1"), ["url", "cidr", "quantity"]);
+    assert_eq!(failing("10.0.0.0/8"), ["url", "ip", "quantity"]);
+    assert_eq!(failing("500Mi"), ["url", "ip", "cidr"]);
+    assert_eq!(failing("01.2.3.4"), ["url", "ip", "cidr", "quantity"]);
+}

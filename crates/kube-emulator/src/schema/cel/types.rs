@@ -210,6 +210,7 @@ fn resolve_ext(name: &str, member: bool, all: &[Ty]) -> Option<Ty> {
             Some(Optional(Box::new(all[0].clone())))
         }
         ("optional.none", false) => ok(n == 0, Optional(Box::new(Dyn))),
+        ("isURL" | "isIP" | "isCIDR" | "isQuantity", false) => ok(n == 1 && s(0), Bool),
         _ => None,
     }
 }
