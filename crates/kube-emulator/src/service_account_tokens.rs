@@ -81,26 +81,7 @@ pub fn create(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         let uid = sa["metadata"]["uid"].as_str().unwrap_or("").to_string();
         (uid, bound_secret(&state.store, namespace, &request)?)
     };
-    let seconds = match &request["spec"]["expirationSeconds"] {
-        Value::Null => DEFAULT_EXPIRATION_SECONDS,
-        v => v.as_i64().unwrap_or(0),
-    };
-    if seconds < MIN_EXPIRATION_SECONDS || seconds > MAX_EXPIRATION_SECONDS {
-        let detail = if seconds < MIN_EXPIRATION_SECONDS {
-            "may not specify a duration less than 10 minutes"
-        } else {
-            "may not specify a duration larger than 2^32 seconds"
-        };
-        let cause = Cause::invalid("spec.expirationSeconds", &json!(seconds), detail);
-        let group = "authentication.k8s.io";
-        return Err(ApiError::invalid(
-            KIND,
-            "",
-            group,
-            "TokenRequest",
-            vec![cause],
-        ));
-    }
+    let seconds = expiration_seconds(&request)?;
     let audiences = match request["spec"]["audiences"].as_array() {
         Some(a) if !a.is_empty() => Value::Array(a.clone()),
         _ => json!([API_AUDIENCE]),
@@ -138,6 +119,30 @@ pub fn create(shared: &Shared, call: &Call) -> Result<Answer, ApiError> {
         body,
         warnings: Vec::new(),
     })
+}
+
+/// `spec.expirationSeconds` (an hour when unset), between 10 minutes and 2^32 seconds.
+fn expiration_seconds(request: &Value) -> Result<i64, ApiError> {
+    let seconds = match &request["spec"]["expirationSeconds"] {
+        Value::Null => DEFAULT_EXPIRATION_SECONDS,
+        v => v.as_i64().unwrap_or(0),
+    };
+    let detail = if seconds < MIN_EXPIRATION_SECONDS {
+        "may not specify a duration less than 10 minutes"
+    } else if seconds > MAX_EXPIRATION_SECONDS {
+        "may not specify a duration larger than 2^32 seconds"
+    } else {
+        return Ok(seconds);
+    };
+    let cause = Cause::invalid("spec.expirationSeconds", &json!(seconds), detail);
+    let group = "authentication.k8s.io";
+    Err(ApiError::invalid(
+        KIND,
+        "",
+        group,
+        "TokenRequest",
+        vec![cause],
+    ))
 }
 
 /// A name or namespace in the body must be the URL's.
