@@ -26,14 +26,16 @@ where
     synced
 }
 
+/// One item of a controller's stream: a reconcile's result, or a failure of its watch.
+pub type ControllerResult<K, E> =
+    Result<(ObjectRef<K>, Action), ControllerError<E, watcher::Error>>;
+
 /// What to do with each result of a controller's stream: a watch failure (the API server does
 /// not answer, or refuses) is what readiness reports while the cache waits. Reconcile failures
 /// are logged where they happen.
 pub fn note_watch_errors<K, E>(
     health: Health,
-) -> impl FnMut(
-    Result<(ObjectRef<K>, Action), ControllerError<E, watcher::Error>>,
-) -> futures::future::Ready<()>
+) -> impl FnMut(ControllerResult<K, E>) -> futures::future::Ready<()>
 where
     K: Resource,
 {
