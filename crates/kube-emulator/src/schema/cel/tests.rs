@@ -447,3 +447,29 @@ fn kubernetes_format_predicates_run() {
     assert_eq!(failing("500Mi"), ["url", "ip", "cidr"]);
     assert_eq!(failing("01.2.3.4"), ["url", "ip", "cidr", "quantity"]);
 }
+
+#[test]
+fn property_names_are_escaped_as_kubernetes_does() {
+    let schema = probe(json!({"type": "object", "properties": {
+        "namespace": {"type": "string"}, "foo-bar": {"type": "string"}, "a.b": {"type": "string"}},
+        "x-kubernetes-validations": [
+            {"rule": "self.__namespace__ == self.foo__dash__bar", "message": "equal"},
+            {"rule": "!has(self.a__dot__b)", "message": "dotted"}]}));
+    assert_eq!(causes(&crd_errors(&schema, BASE)), vec![]);
+    let rules = Rules::compile(&schema);
+    let out = rules.validate(
+        &json!({"spec": {"namespace": "x", "foo-bar": "y", "a.b": "z"}}),
+        None,
+    );
+    let messages: Vec<&str> = out.errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["Invalid value: equal", "Invalid value: dotted"]);
+    let unknown = probe(
+        json!({"type": "object", "properties": {"foo-bar": {"type": "string"}},
+        "x-kubernetes-validations": [{"rule": "self.foo_bar == ''"}]}),
+    );
+    assert!(
+        crd_errors(&unknown, BASE)[0]
+            .message
+            .contains("undefined field 'foo_bar'")
+    );
+}
