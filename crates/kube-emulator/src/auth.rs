@@ -17,8 +17,8 @@ pub struct Rule {
     /// Resources, with subresources as `gadgets/status`.
     pub resources: Vec<String>,
     pub namespaces: Vec<String>,
-    /// `resourceNames`: when not empty, only requests naming one of these objects match (so
-    /// never create, list or watch, whose URL names no object).
+    /// `resourceNames`: when not empty, only requests naming one of these objects match (a
+    /// create never, a list or watch when its fieldSelector is `metadata.name=<name>`).
     pub names: Vec<String>,
 }
 

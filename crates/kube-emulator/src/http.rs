@@ -18,6 +18,7 @@ use crate::faults::RequestKey;
 use crate::impersonation;
 use crate::rbac;
 use crate::request::{self, Query, ResourcePath, Route, Wanted};
+use crate::selectors;
 use crate::service_account_tokens;
 use crate::state::Shared;
 use crate::status::{ApiError, Details};
@@ -218,12 +219,17 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
     } else {
         None
     };
+    // A list or watch whose fieldSelector names one object is authorized for that name.
+    let selected = match (verb, &p.name) {
+        ("list" | "watch", None) => r.query.get("fieldSelector").and_then(selectors::exact_name),
+        _ => None,
+    };
     let attributes = Attributes {
         verb,
         group: &kind.group,
         resource: &rbac_resource,
         namespace,
-        name: p.name.as_deref(),
+        name: p.name.as_deref().or(selected.as_deref()),
     };
     let authorized = {
         let state = shared.lock();

@@ -4,6 +4,19 @@ use serde_json::Value;
 
 use crate::status::ApiError;
 
+/// The object a fieldSelector names with `metadata.name=<name>` (or `==`), as the API server
+/// reads it to authorize a list or watch of one object (`RequestInfoFactory`); only names that
+/// are valid path segments count.
+pub fn exact_name(field_selector: &str) -> Option<String> {
+    let name = field_selector.split(',').find_map(|term| {
+        let term = term.trim();
+        term.strip_prefix("metadata.name==")
+            .or_else(|| term.strip_prefix("metadata.name="))
+    })?;
+    let valid = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%']);
+    valid.then(|| name.to_string())
+}
+
 /// Whether a `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`) selects these
 /// labels; an empty one selects everything.
 pub fn selects(selector: &Value, labels: Option<&serde_json::Map<String, Value>>) -> bool {

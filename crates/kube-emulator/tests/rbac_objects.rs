@@ -68,7 +68,7 @@ kind: Role
 metadata: {name: secret-reader, namespace: team}
 rules:
 - {apiGroups: [""], resources: [secrets], verbs: [get, list]}
-- {apiGroups: [""], resources: [configmaps], verbs: [get], resourceNames: [settings]}
+- {apiGroups: [""], resources: [configmaps], verbs: [get, list, watch], resourceNames: [settings]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -133,6 +133,21 @@ async fn service_account_token_is_authorized_by_role_bindings() {
             fails(&sa, &["get", "configmap", "other", "-n", "team"])
                 .await
                 .contains("configmaps \"other\" is forbidden: User \"system:serviceaccount:team:op\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"team\"")
+        );
+        // A list naming the object with its fieldSelector is authorized for that name.
+        let named = ["get", "configmaps", "-n", "team", "-o", "name"];
+        let settings = [&named[..], &["--field-selector=metadata.name=settings"]].concat();
+        assert_eq!(sa.ok(&settings).await, "configmap/settings\n");
+        assert!(
+            fails(&sa, &named)
+                .await
+                .contains("configmaps is forbidden: User \"system:serviceaccount:team:op\" cannot list resource \"configmaps\"")
+        );
+        let other = [&named[..], &["--field-selector=metadata.name=other"]].concat();
+        assert!(
+            fails(&sa, &other)
+                .await
+                .contains("configmaps \"other\" is forbidden: User \"system:serviceaccount:team:op\" cannot list resource \"configmaps\"")
         );
         // Not in another namespace, not a write.
         fails(&sa, &["get", "secrets", "-n", "default"]).await;
