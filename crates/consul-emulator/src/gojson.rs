@@ -687,7 +687,10 @@ fn decode_struct(
             .or_else(|| ty.fields.iter().find(|(name, _)| equal_fold(name, key)));
         let Some((name, field_ty)) = field else {
             if ctx.disallow_unknown {
-                ctx.save(format!("json: unknown field {}", go_quote_string(key)));
+                ctx.save(format!(
+                    "json: unknown field {}",
+                    emulator_common::gofmt::quote(key)
+                ));
             }
             continue;
         };
@@ -779,55 +782,6 @@ fn equal_fold(field: &str, key: &str) -> bool {
             .chars()
             .zip(key.chars())
             .all(|(a, b)| fold(a) == fold(b))
-}
-
-/// Go's `%q` of a string (`strconv.Quote`).
-pub fn go_quote_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str(r"\a"),
-            '\x08' => out.push_str(r"\b"),
-            '\x0c' => out.push_str(r"\f"),
-            '\n' => out.push_str(r"\n"),
-            '\r' => out.push_str(r"\r"),
-            '\t' => out.push_str(r"\t"),
-            '\x0b' => out.push_str(r"\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if !is_go_printable(c) => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32))
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32))
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// An approximation of `strconv.IsPrint` good for the characters peer names and tokens hold:
-/// controls, separators other than the ASCII space, and format characters are not printable.
-pub(crate) fn is_go_printable(c: char) -> bool {
-    let code = c as u32;
-    !(code < 0x20
-        || (0x7f..=0xa0).contains(&code)
-        || code == 0xad
-        || (0x2000..=0x200f).contains(&code)
-        || (0x2028..=0x202f).contains(&code)
-        || (0x205f..=0x206f).contains(&code)
-        || code == 0x3000
-        || code == 0xfeff
-        || (0xfff9..=0xfffb).contains(&code)
-        || (0xd800..=0xdfff).contains(&code)
-        || c == '\u{fffe}'
-        || c == '\u{ffff}')
 }
 
 #[cfg(test)]

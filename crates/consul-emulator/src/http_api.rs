@@ -13,9 +13,11 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::dc::{Datacenter, EstablishArgs, GenerateArgs};
 use crate::errors::ApiError;
-use crate::gojson::{self, FieldsExt, StructTy, Ty, go_quote_string};
+use crate::gojson::{self, FieldsExt, StructTy, Ty};
 use crate::model::Peering;
-use crate::{control, counters, goduration, gojsonout};
+use crate::{control, counters, goduration};
+use emulator_common::gofmt;
+use emulator_common::gojson::marshal;
 
 /// Consul's default and maximum blocking query waits.
 const DEFAULT_WAIT: Duration = Duration::from_secs(5 * 60);
@@ -70,10 +72,7 @@ async fn route(dc: &Arc<Datacenter>, req: Request) -> Response {
         return text(400, "400 Bad Request", HeaderMap::new());
     };
     // cleanhttp.PrintablePathCheckHandler
-    if path
-        .chars()
-        .any(|c| !(c == ' ' || crate::gojson::is_go_printable(c)))
-    {
+    if path.chars().any(|c| !gofmt::is_printable(c)) {
         return empty(StatusCode::BAD_REQUEST, HeaderMap::new());
     }
     let clean = clean_path(&path);
@@ -274,7 +273,7 @@ async fn generate(
         peering_token: String,
     }
     Ok(Reply::Json {
-        body: gojsonout::marshal(
+        body: marshal(
             &Out {
                 peering_token: token,
             },
@@ -317,7 +316,7 @@ async fn establish(
     dc.establish(args, &request_token(headers, query)).await?;
     let empty: BTreeMap<String, String> = BTreeMap::new();
     Ok(Reply::Json {
-        body: gojsonout::marshal(&empty, query.has("pretty")),
+        body: marshal(&empty, query.has("pretty")),
         meta: None,
     })
 }
@@ -344,12 +343,12 @@ async fn read(
         .await;
         match found {
             Some(view) => Ok(Reply::Json {
-                body: gojsonout::marshal(&view, pretty),
+                body: marshal(&view, pretty),
                 meta: Some(index),
             }),
             None => Err(ApiError::Http {
                 status: 404,
-                reason: format!("Peering not found for {}", go_quote_string(name)),
+                reason: format!("Peering not found for {}", gofmt::quote(name)),
             }),
         }
     }
@@ -379,7 +378,7 @@ async fn list(
         })
         .await;
         Ok(Reply::Json {
-            body: gojsonout::marshal(&views, pretty),
+            body: marshal(&views, pretty),
             meta: Some(index),
         })
     }
@@ -581,7 +580,7 @@ impl QueryOptions {
                     return (
                         Some(format!(
                             "Invalid max_stale value {}",
-                            go_quote_string(max_stale)
+                            gofmt::quote(max_stale)
                         )),
                         opts,
                     );

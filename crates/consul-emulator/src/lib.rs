@@ -19,7 +19,6 @@ mod faults;
 mod gobase64;
 mod goduration;
 mod gojson;
-mod gojsonout;
 mod gotime;
 mod http_api;
 mod model;

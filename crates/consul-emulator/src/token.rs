@@ -90,7 +90,7 @@ impl PeeringToken {
     /// Base64 (standard, padded) of the JSON.
     pub fn encode(&self) -> String {
         use base64::Engine;
-        let json = crate::gojsonout::marshal(self, false);
+        let json = emulator_common::gojson::marshal(self, false);
         base64::engine::general_purpose::STANDARD.encode(json)
     }
 
@@ -142,7 +142,7 @@ mod tests {
                 locality: None,
             },
         };
-        let json = String::from_utf8(crate::gojsonout::marshal(&token, false)).unwrap();
+        let json = String::from_utf8(emulator_common::gojson::marshal(&token, false)).unwrap();
         assert_eq!(
             json,
             r#"{"CA":["pem\n"],"ManualServerAddresses":null,"ServerAddresses":["127.0.0.1:8503"],"ServerName":"server.dc1.peering.x.consul","PeerID":"id","EstablishmentSecret":"secret","Remote":{"Partition":"default","Datacenter":"dc1","Locality":null}}"#

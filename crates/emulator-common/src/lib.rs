@@ -1,8 +1,12 @@
 //! What the Kubernetes API emulator and the Consul emulator share: a private certificate
-//! authority for their HTTPS listeners and one accept loop that serves an axum router over
-//! plain HTTP or TLS (HTTP/1.1 and HTTP/2).
+//! authority for their HTTPS listeners, one accept loop that serves an axum router over
+//! plain HTTP or TLS (HTTP/1.1 and HTTP/2), and Go's JSON and `fmt` output ([`gojson`],
+//! [`gofmt`]) so that both answer with the bytes their Go originals send.
 //!
 //! This crate belongs to the test world; the production operator never links it.
+
+pub mod gofmt;
+pub mod gojson;
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -14,16 +14,17 @@
 pub mod cel;
 mod defaults;
 mod formats;
-mod gofmt;
 mod node;
 mod openapi_errors;
 mod prune;
 mod structural;
 mod validate;
 
+use emulator_common::{gofmt, gojson};
 use serde_json::Value;
 
-pub use gofmt::{float_v as go_float_v, json as go_json, quote as go_quote};
+pub use emulator_common::gofmt::{float_v as go_float_v, quote as go_quote};
+pub use emulator_common::gojson::to_json as go_json;
 
 use node::Node;
 use openapi_errors::{OpenApiError, to_field_errors};
@@ -176,7 +177,7 @@ fn bad_value(v: &Value) -> String {
                 None => gofmt::float_v(n.as_f64().unwrap_or(0.0)),
             },
         },
-        Value::Null | Value::Array(_) | Value::Object(_) => gofmt::json(v),
+        Value::Null | Value::Array(_) | Value::Object(_) => gojson::to_json(v),
     }
 }
 
@@ -225,7 +226,7 @@ impl FieldError {
             .iter()
             .map(|a| match a {
                 Value::String(s) => gofmt::quote(s),
-                other => gofmt::quote(&gofmt::json(other)),
+                other => gofmt::quote(&gojson::to_json(other)),
             })
             .collect();
         let detail = if quoted.is_empty() {

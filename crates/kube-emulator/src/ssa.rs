@@ -11,13 +11,13 @@ pub mod builtin;
 mod decode;
 pub mod derived;
 mod fieldpath;
-pub mod golang;
 mod managed;
 pub mod schema;
 mod typed;
 mod updater;
 
 use crate::resource::ResourceKind;
+use emulator_common::{gofmt, gojson};
 use fieldpath::{Path, PathElement, Set, path_string};
 use managed::Managers;
 use serde_json::{Map, Value, json};
@@ -298,7 +298,7 @@ fn set_last_applied(object: &mut Value, config: &Value) {
     {
         annotations.remove(LAST_APPLIED);
     }
-    let text = format!("{}\n", golang::to_json(&config));
+    let text = format!("{}\n", gojson::to_json(&config));
     if let Some(annotations) = object
         .get_mut("metadata")
         .and_then(|m| m.get_mut("annotations"))
@@ -412,11 +412,11 @@ pub fn conflict_causes(conflicts: &[Conflict]) -> Vec<serde_json::Value> {
 /// there is one.
 fn print_manager(id: &str) -> String {
     let Some(parts) = managed::parse_identifier(id) else {
-        return golang::quote(id);
+        return gofmt::quote(id);
     };
-    let mut s = golang::quote(&parts.manager);
+    let mut s = gofmt::quote(&parts.manager);
     if !parts.subresource.is_empty() {
-        s = format!("{s} with subresource {}", golang::quote(&parts.subresource));
+        s = format!("{s} with subresource {}", gofmt::quote(&parts.subresource));
     }
     if parts.operation == managed::UPDATE {
         s = format!("{s} using {}", parts.api_version);

@@ -10,7 +10,7 @@
 
 use crate::resource::ResourceKind;
 use crate::ssa::builtin::{self, GoType};
-use crate::ssa::golang::{quote, sprint, type_name};
+use emulator_common::gofmt::{quote, sprint, type_name};
 use serde_json::{Map, Value};
 
 const DIRECTIVE_MARKER: &str = "$patch";

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::FieldError;
-use super::gofmt;
+use emulator_common::gofmt;
 
 /// kube-openapi error codes that the conversion distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::FieldError;
-use super::gofmt;
 use super::node::{Additional, Node};
+use emulator_common::gojson;
 
 fn child(path: &str, name: &str) -> String {
     if path.is_empty() {
@@ -142,8 +142,8 @@ fn list_types_of(v: &Value, s: &Node, path: &str, out: &mut Vec<FieldError>) {
 /// A comparison key that tells values apart the way Go's map keys and JSON encoding do.
 fn identity_key(v: &Value) -> String {
     match v {
-        Value::Number(n) if n.is_f64() => format!("f:{}", gofmt::json(v)),
-        _ => gofmt::json(v),
+        Value::Number(n) if n.is_f64() => format!("f:{}", gojson::to_json(v)),
+        _ => gojson::to_json(v),
     }
 }
 
@@ -192,7 +192,7 @@ fn list_map(items: &[Value], s: &Node, path: &str, out: &mut Vec<FieldError>) {
                 None => "\u{0}unspecified".to_string(),
             }
         } else {
-            gofmt::json(&Value::Object(k.clone()))
+            gojson::to_json(&Value::Object(k.clone()))
         }
     });
     for i in first_repeats(identities) {

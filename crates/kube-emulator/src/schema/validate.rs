@@ -5,9 +5,9 @@
 use serde_json::Value;
 
 use super::formats;
-use super::gofmt;
 use super::node::{Additional, Node};
 use super::openapi_errors::{Code, OpenApiError, invalid_type};
+use emulator_common::gofmt;
 
 /// Validates `data` at `path` (the validator's own spelling, "" for the root). `old` is the
 /// correlated value of the object being updated: a value equal to it keeps its errors to itself

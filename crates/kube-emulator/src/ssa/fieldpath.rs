@@ -3,7 +3,7 @@
 //! map-list keys, then set values, then indexes), so that its `fieldsV1` encoding and the order
 //! of conflicts come out byte for byte as kube-apiserver writes them.
 
-use super::golang;
+use emulator_common::{gofmt, gojson};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,9 +37,9 @@ impl PathElement {
             PathElement::Field(name) => format!("f:{name}"),
             PathElement::Key(fields) => {
                 let obj: Map<String, Value> = fields.iter().cloned().collect();
-                format!("k:{}", golang::to_json(&Value::Object(obj)))
+                format!("k:{}", gojson::to_json(&Value::Object(obj)))
             }
-            PathElement::Value(v) => format!("v:{}", golang::to_json(v)),
+            PathElement::Value(v) => format!("v:{}", gojson::to_json(v)),
             PathElement::Index(i) => format!("i:{i}"),
         }
     }
@@ -86,7 +86,7 @@ impl std::fmt::Display for PathElement {
 fn value_string(v: &Value) -> String {
     match v {
         Value::Null => "null".to_string(),
-        Value::String(s) => golang::quote(s),
+        Value::String(s) => gofmt::quote(s),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         Value::Number(n) => format!("{}", n.as_f64().unwrap_or(0.0)),
         Value::Bool(b) => b.to_string(),

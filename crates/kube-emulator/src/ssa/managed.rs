@@ -4,7 +4,7 @@
 //! number of updaters.
 
 use super::fieldpath::Set;
-use super::golang;
+use emulator_common::{gofmt, gojson};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -30,19 +30,19 @@ pub const UPDATE: &str = "Update";
 pub fn identifier(manager: &str, operation: &str, api_version: &str, subresource: &str) -> String {
     let mut s = format!(
         "{{\"manager\":{},\"operation\":{}",
-        golang::json_string(manager),
-        golang::json_string(operation)
+        gojson::json_string(manager),
+        gojson::json_string(operation)
     );
     if operation != APPLY && !api_version.is_empty() {
         s.push_str(&format!(
             ",\"apiVersion\":{}",
-            golang::json_string(api_version)
+            gojson::json_string(api_version)
         ));
     }
     if !subresource.is_empty() {
         s.push_str(&format!(
             ",\"subresource\":{}",
-            golang::json_string(subresource)
+            gojson::json_string(subresource)
         ));
     }
     s.push('}');
@@ -101,7 +101,7 @@ pub fn decode(entries: Option<&Value>) -> Result<Managers, String> {
             other => {
                 return Err(format!(
                     "invalid fieldsType {} in managed fields entry {i}",
-                    golang::quote(other)
+                    gofmt::quote(other)
                 ));
             }
         }

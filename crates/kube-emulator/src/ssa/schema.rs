@@ -6,6 +6,7 @@
 use super::builtin::{self, GoField, GoStruct, GoType, ListType};
 use super::fieldpath::{PathElement, Set};
 use crate::resource::ResourceKind;
+use emulator_common::gofmt;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -214,8 +215,7 @@ impl ListTy {
                     }
                 }
                 if !keys.is_empty() && fields.is_empty() {
-                    let quoted: Vec<String> =
-                        keys.iter().map(|k| super::golang::quote(k)).collect();
+                    let quoted: Vec<String> = keys.iter().map(|k| gofmt::quote(k)).collect();
                     return Err(format!(
                         "associative list with keys has an element that omits all key fields [{}] (and doesn't have default values for any key fields)",
                         quoted.join(" ")
