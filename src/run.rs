@@ -252,7 +252,6 @@ async fn lead_then_run(
     let Some((mut leading, mut lease_task)) = election.start(&health, &stop).await else {
         return Ok(());
     };
-    health.set_leader_state(LeaderState::Standby);
     tracing::info!(lease = %args.lease_name, namespace = %election.namespace, "waiting for the leader lease");
     let leases: Api<Lease> = Api::namespaced(client.clone(), &election.namespace);
     let acquired = loop {
@@ -322,7 +321,8 @@ impl<'a> Election<'a> {
     }
 
     /// Starts the lease manager (it reads or creates the Lease first), retrying with a backoff
-    /// while the API server does not answer. `None` when stopped first.
+    /// while the API server does not answer (not ready meanwhile: this replica could not take
+    /// over), then stands by. `None` when stopped first.
     async fn start(&self, health: &Health, stop: &CancellationToken) -> Option<LeaseWatch> {
         let mut failures = 0;
         loop {
@@ -331,10 +331,14 @@ impl<'a> Election<'a> {
                 built = self.build() => built,
             };
             let error = match built {
-                Ok(manager) => return Some(manager.watch().await),
+                Ok(manager) => {
+                    health.set_leader_state(LeaderState::Standby);
+                    return Some(manager.watch().await);
+                }
                 Err(error) => error,
             };
             failures += 1;
+            health.set_leader_state(LeaderState::Electing);
             health.api_failed(&error);
             let error = with_causes(&error);
             if failures == 1 {
