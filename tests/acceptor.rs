@@ -2,8 +2,6 @@
 //! against the Kubernetes API emulator and emulated Consul datacenters. dc1 is the operator's
 //! Consul; dc2 plays the dialing cluster and establishes with the tokens the operator stores.
 
-mod support;
-
 use std::time::Duration;
 
 use base64::Engine;

@@ -5,8 +5,7 @@
 //! Consul long-poll), real figures on /metrics with /healthz and /readyz, and logs (JSON with a
 //! flag, never a token, no colours in a file).
 
-#[path = "support/process.rs"]
-mod process;
+use support::process;
 
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,7 @@
 //! Helm library, every object validated strictly for Kubernetes 1.33, its CRDs compared with crds/, and the
 //! wiring of values into the Deployment, RBAC and Services read off the rendered objects.
 
-#[path = "support/helm.rs"]
-mod helm;
+use support::helm;
 
 use helm::{Release, Rendered, Validation};
 use serde_json::{Value, json};

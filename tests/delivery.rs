@@ -2,8 +2,6 @@
 //! clusters and two emulated Consuls, the real operator in each. dc1 runs the acceptor, which
 //! delivers its token Secret into dc2 through a kubeconfig held in a Secret; dc2 runs the dialer.
 
-mod support;
-
 use std::time::Duration;
 
 use consul_peering_operator::crd::{ConditionStatus, PeeringAcceptor, PeeringDialer, reason};

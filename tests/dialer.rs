@@ -2,8 +2,6 @@
 //! each with its emulated Consul. dc1's acceptor issues the tokens; the tests put them (or
 //! worse) into the Secret the dialer in dc2 reads; and real kubectl against the playground.
 
-mod support;
-
 use std::time::Duration;
 
 use consul_peering_operator::crd::{ConditionStatus, PeeringAcceptor, PeeringDialer, reason};

@@ -8,10 +8,8 @@
 //!   every granted verb is used or justified below;
 //! - granting less than the chart does breaks the flow visibly.
 
-#[path = "support/helm.rs"]
-mod helm;
-#[path = "support/process.rs"]
-mod process;
+use support::helm;
+use support::process;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

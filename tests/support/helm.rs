@@ -1,12 +1,9 @@
 //! The Helm chart as the tests see it: rendered, linted and validated by the real Helm library and
 //! kubernetes-validate (through `helm_tool.py` in the venv of `test_support::pytools`).
 //!
-//! Include it in a test crate with `#[path = "support/helm.rs"] mod helm;`, then e.g.
-//! `helm::render(&helm::Release::new("ops").set(json!({"watchNamespace": "team-a"})))?` gives the rendered
+//! E.g. `support::helm::render(&helm::Release::new("ops").set(json!({"watchNamespace": "team-a"})))?` gives the rendered
 //! objects (`.objects()`, `.one("Deployment")`) and the RBAC rules the operator's ServiceAccount gets
 //! (`.granted_rules()`, convertible to the kube emulator's rules).
-
-#![allow(dead_code)] // each test crate that includes this file uses a different part of it
 
 use serde_json::{Value, json};
 use std::io::Write;
@@ -20,7 +17,11 @@ pub const KUBE_VERSION: &str = "1.33.0";
 pub const RELEASE_NAME: &str = "cpo";
 
 pub fn chart_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/consul-peering-operator")
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../charts/consul-peering-operator"
+    ))
+    .to_owned()
 }
 
 /// How to install the chart: `helm install RELEASE_NAME CHART -n namespace [-f values_file] [--set-json set]`.
@@ -206,7 +207,7 @@ pub fn validate(objects: &[&Value]) -> Vec<Validation> {
 
 /// Runs helm_tool.py; Ok(stdout as JSON), or Err(stderr) when Helm refused (exit 2). Any other failure panics.
 fn helm_tool(args: &[String], stdin: Option<&[u8]>) -> Result<Value, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/helm_tool.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("helm_tool.py");
     let mut child = Command::new(&pytools().python)
         .arg(&script)
         .args(args)

@@ -1,4 +1,7 @@
-//! Helpers shared by the integration tests.
+//! The integration tests' helpers: a library (package `operator-test-support`, a dev-dependency of the operator
+//! only), so that every test uses just what it needs of them.
 
+pub mod helm;
 pub mod operator;
+pub mod process;
 pub mod two_clusters;

@@ -9,8 +9,6 @@
 //! subscriber, so the test must run on tokio's current-thread runtime (plain `#[tokio::test]`):
 //! then the operator's tasks, polled on that thread, log into it.
 
-#![allow(dead_code)] // each test binary uses a different part of it
-
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
@@ -611,7 +609,7 @@ impl Activity {
 /// A file under the test binary's scratch directory, unique to this call.
 pub fn scratch_file(stem: &str) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+    let dir = test_support::target_tmpdir().join("e2e");
     std::fs::create_dir_all(&dir).expect("create the scratch directory");
     dir.join(format!(
         "{stem}-{}-{}",

@@ -2,10 +2,6 @@
 //! emulated Kubernetes API server (with the CRDs) and an emulated Consul, a kubeconfig per
 //! identity, the built binary started with `run` and killed when its guard drops (its output
 //! goes to files, printed when a test fails), and its /metrics, /healthz and /readyz over HTTP.
-//!
-//! Include it with `#[path = "support/process.rs"] mod process;`.
-
-#![allow(dead_code)] // each test crate uses a different part of it
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -142,7 +138,7 @@ pub fn unrestricted() -> Vec<Rule> {
 
 fn scratch_dir() -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+    let dir = test_support::target_tmpdir().join(format!(
         "binary-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
@@ -187,7 +183,7 @@ impl Spawn {
         let addr = free_local_addr();
         let stdout = self.dir.join(format!("{}.stdout", self.name));
         let stderr = self.dir.join(format!("{}.stderr", self.name));
-        let child = Command::new(env!("CARGO_BIN_EXE_consul-peering-operator"))
+        let child = Command::new(test_support::profile_dir().join("consul-peering-operator"))
             .arg("run")
             .args(&self.args)
             .arg("--listen-addr")

@@ -8,9 +8,6 @@
 //! capture is T4's [`Logs`]: the test thread's default subscriber, so tests run on tokio's
 //! current-thread runtime (plain `#[tokio::test]`), where the operators' tasks log into it.
 
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;

@@ -22,18 +22,7 @@ pub struct PyTools {
 /// The tools, installed on first use. Panics (failing the calling test) with pip's output when the install fails.
 pub fn pytools() -> &'static PyTools {
     static TOOLS: OnceLock<PyTools> = OnceLock::new();
-    TOOLS.get_or_init(|| install(&target_tmpdir().join("pytools")))
-}
-
-/// `target/tmp`, which outlives a test run (what cargo gives test crates as `CARGO_TARGET_TMPDIR` at build time,
-/// found here from where the test binary runs: `target/<profile>/deps/`).
-fn target_tmpdir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors()
-        .find(|dir| dir.file_name().is_some_and(|name| name == "deps"))
-        .and_then(|deps| deps.parent()?.parent())
-        .map(|target| target.join("tmp"))
-        .unwrap_or_else(std::env::temp_dir)
+    TOOLS.get_or_init(|| install(&crate::target_tmpdir().join("pytools")))
 }
 
 fn install(root: &Path) -> PyTools {
