@@ -7,8 +7,10 @@
 //! With `OBSERVABILITY_SAMPLES=<file>` the flow's scrapes are also written there as JSON, for
 //! `docs/dashboard/render.py`, which draws the README's picture of the dashboard from them.
 
-use support::helm;
+mod support;
 
+#[path = "support/helm.rs"]
+mod helm;
 #[path = "observability/promql.rs"]
 mod promql;
 
@@ -371,6 +373,8 @@ struct Scrape {
     dc: &'static str,
     /// Seconds since the test started.
     at: f64,
+    /// Unix time of the scrape, as Prometheus would stamp it.
+    wall: f64,
     text: String,
 }
 
@@ -386,7 +390,8 @@ impl Scrapes {
                 for (dc, address) in targets {
                     let text = scrape(&client, address).await;
                     let at = started.elapsed().as_secs_f64();
-                    sink.0.lock().unwrap().push(Scrape { dc, at, text });
+                    let wall = unix_now();
+                    sink.0.lock().unwrap().push(Scrape { dc, at, wall, text });
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
@@ -429,6 +434,19 @@ impl Scrapes {
         }
     }
 
+    /// The metric families the newest scrape of each operator declares (`# TYPE`), without the prefix.
+    fn families(&self) -> BTreeSet<String> {
+        let scrapes = self.0.lock().unwrap();
+        let newest = ["dc1", "dc2"].map(|dc| scrapes.iter().rev().find(|s| s.dc == dc));
+        newest
+            .iter()
+            .flatten()
+            .flat_map(|s| s.text.lines())
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+            .map(|name| name.strip_prefix(METRIC_PREFIX).unwrap_or(name).to_owned())
+            .collect()
+    }
+
     /// Notes what the test did at this moment, for the picture.
     fn mark(&self, started: Instant, what: &'static str) {
         self.1
@@ -443,7 +461,7 @@ impl Scrapes {
             .lock()
             .unwrap()
             .iter()
-            .map(|s| json!({"dc": s.dc, "at": s.at, "text": s.text}))
+            .map(|s| json!({"dc": s.dc, "at": s.at, "wall": s.wall, "text": s.text}))
             .collect();
         let marks: Vec<Value> = self
             .1
@@ -455,6 +473,13 @@ impl Scrapes {
         let out = json!({"scrapes": samples, "marks": marks});
         std::fs::write(path, out.to_string()).expect("write the samples");
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 async fn scrape(client: &reqwest::Client, address: std::net::SocketAddr) -> String {
@@ -469,6 +494,20 @@ async fn scrape(client: &reqwest::Client, address: std::net::SocketAddr) -> Stri
         response.status()
     );
     response.text().await.expect("/metrics body")
+}
+
+/// The metric families of the README's table in "Metrics and health" (a counter's `_total` is its samples' suffix).
+fn readme_metrics(readme: &str) -> BTreeSet<String> {
+    let section = readme
+        .split("\n## Metrics and health\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Metrics and health section");
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .map(|name| name.strip_suffix("_total").unwrap_or(name).to_owned())
+        .collect()
 }
 
 /// The alert's expression at the newest scrape of one operator (taken at or after `since`): (kind, namespace, name)
@@ -515,6 +554,14 @@ async fn the_alerts_follow_a_playground_peering_through_failing_and_back() {
             read.insert((name, format!("alert {}", alert.name)));
         }
     }
+    // The README's metrics table lists every metric family the operators declare, and no other.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert_eq!(
+        readme_metrics(&readme),
+        scrapes.families(),
+        "README.md's metrics table"
+    );
     for (name, place) in &read {
         assert!(
             exported.contains(name),
@@ -592,10 +639,7 @@ async fn the_alerts_follow_a_playground_peering_through_failing_and_back() {
     .collect();
     let dc2 = scrapes.store("dc2", failing_since);
     let left = dc2.latest(&last_active).expect("a last-ACTIVE time");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let now = unix_now();
     assert!(
         left < now && now - left < TIMEOUT.as_secs_f64(),
         "last ACTIVE {left}, now {now}"
