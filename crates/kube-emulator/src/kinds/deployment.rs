@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::schemars::SchemaGenerator;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{Admission, Definition, KindStrategy, zero_status};
 use crate::ssa::builtin::GoStruct;
@@ -64,7 +64,7 @@ fn deployment_causes(d: &Value) -> Vec<Cause> {
         .pointer("/spec/template/metadata/labels")
         .and_then(Value::as_object);
     // A missing selector selects nothing, so the template's labels do not match it either.
-    if !selector.is_some_and(|s| selects(s, labels)) {
+    if !selector.is_some_and(|s| crate::selectors::selects(s, labels)) {
         let shown = match labels {
             None => "map[string]string(nil)".to_string(),
             Some(l) => {
@@ -104,34 +104,4 @@ fn deployment_causes(d: &Value) -> Vec<Cause> {
         }
     }
     causes
-}
-
-/// Whether a LabelSelector selects these labels (an empty one selects everything).
-fn selects(selector: &Value, labels: Option<&Map<String, Value>>) -> bool {
-    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
-    let by_labels = selector
-        .get("matchLabels")
-        .and_then(Value::as_object)
-        .is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
-    let by_expressions = selector
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .is_none_or(|es| {
-            es.iter().all(|e| {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-                let values: Vec<&str> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|v| v.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                    "In" => label(key).is_some_and(|v| values.contains(&v)),
-                    "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
-                    "Exists" => label(key).is_some(),
-                    "DoesNotExist" => label(key).is_none(),
-                    _ => false,
-                }
-            })
-        });
-    by_labels && by_expressions
 }
