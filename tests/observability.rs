@@ -7,10 +7,8 @@
 //! With `OBSERVABILITY_SAMPLES=<file>` the flow's scrapes are also written there as JSON, for
 //! `docs/dashboard/render.py`, which draws the README's picture of the dashboard from them.
 
-mod support;
+use support::helm;
 
-#[path = "support/helm.rs"]
-mod helm;
 #[path = "observability/promql.rs"]
 mod promql;
 
