@@ -19,8 +19,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::consul::{ConsulConfig, PeeringState};
-use crate::controller::ConsulClients;
+use crate::consul::{ConsulClients, ConsulConfig, PeeringState};
 use crate::crd::{
     CONDITION_DELIVERED, CONDITION_READY, ConditionStatus, DEFAULT_KUBECONFIG_KEY, FIELD_MANAGER,
     PeeringAcceptor, PeeringDialer, crds, find_condition,

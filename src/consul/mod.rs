@@ -2,6 +2,7 @@
 //! response bodies, and the peering token.
 
 mod client;
+mod clients;
 mod config;
 mod error;
 mod retry;
@@ -11,6 +12,7 @@ mod token_source;
 mod types;
 
 pub use client::{Client, RequestObserver};
+pub use clients::ConsulClients;
 pub use config::{AclToken, ConsulConfig, DEFAULT_ADDRESS, env, parse_go_bool};
 pub use error::ConsulError;
 pub use retry::{Idempotency, RetryPolicy};

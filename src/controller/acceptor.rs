@@ -5,45 +5,30 @@
 //! back from the Secret's annotations on every pass, so a lost status write or a restart costs
 //! nothing and never leads to a second token.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 
 use super::error::Error;
-use super::peerings::{KnownPeering, Lookup};
-use super::plan::{AcceptorDesired, AcceptorPlan, Cause, plan_acceptor};
-use super::status::{Readiness, parse_time, publish, report, with_ready, write_if_changed};
+use super::peerings::{self, KnownPeering};
+use super::plan::{AcceptorDesired, AcceptorPlan, Cause, IssuedToken, PeeringView, plan_acceptor};
+use super::reconcile::{Reconciled, stream_readiness};
+use super::status::{Readiness, now, parse_time, publish, with_ready, write_if_changed};
 use super::token_secret::{self, TokenRecord};
-use super::{Context, delivery, status};
+use super::{Context, delivery};
 use crate::consul::{self, PeeringState};
 use crate::crd::{
-    DeliveryStatus, FIELD_MANAGER, FINALIZER, Peered, PeeringAcceptor, PeeringAcceptorStatus,
+    Condition, DeliveryStatus, FIELD_MANAGER, Peered, PeeringAcceptor, PeeringAcceptorStatus,
     SecretOwner, StatusSecretRef, reason, token_fingerprint,
 };
 
-/// Entry point for the controller runtime.
-pub async fn reconcile(acceptor: Arc<PeeringAcceptor>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = acceptor.namespace().unwrap_or_default();
-    let api: Api<PeeringAcceptor> = ctx.api(&namespace);
-    finalizer(&api, FINALIZER, acceptor, |event| async {
-        match event {
-            finalizer::Event::Apply(acceptor) => apply(&acceptor, &ctx).await,
-            finalizer::Event::Cleanup(acceptor) => cleanup(&acceptor, &ctx).await,
-        }
-    })
-    .await
-    .map_err(Error::from)
-}
-
 /// What one pass learnt, for the status.
 #[derive(Default)]
-struct Observed {
+pub(super) struct Observed {
     record: Option<TokenRecord>,
     peering: Option<KnownPeering>,
     waiting_for_deletion: bool,
@@ -53,29 +38,36 @@ struct Observed {
     delivery: Option<Vec<DeliveryStatus>>,
 }
 
-async fn apply(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Error> {
-    let mut observed = Observed::default();
-    let result = sync(acceptor, ctx, &mut observed).await;
-    let readiness = match &result {
-        Ok(_) => readiness(acceptor, &observed),
-        Err(e) => Readiness::not_ready(e.reason(), e.to_string()),
-    };
-    let desired = status_of(acceptor, &observed, &readiness);
-    let previous = acceptor
-        .status
-        .as_ref()
-        .map(|s| s.conditions.as_slice())
-        .unwrap_or_default();
-    report(
-        ctx,
-        acceptor,
-        acceptor.status.as_ref(),
-        &desired,
-        previous,
-        &readiness,
-    )
-    .await?;
-    result
+impl Reconciled for PeeringAcceptor {
+    type Observed = Observed;
+    type Status = PeeringAcceptorStatus;
+
+    fn current_status(&self) -> Option<&PeeringAcceptorStatus> {
+        self.status.as_ref()
+    }
+
+    fn current_conditions(&self) -> &[Condition] {
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or_default()
+    }
+
+    async fn sync(&self, ctx: &Context, observed: &mut Observed) -> Result<Action, Error> {
+        sync(self, ctx, observed).await
+    }
+
+    fn readiness(&self, observed: &Observed) -> Readiness {
+        readiness(self, observed)
+    }
+
+    fn status_of(&self, observed: &Observed, readiness: &Readiness) -> PeeringAcceptorStatus {
+        status_of(self, observed, readiness)
+    }
+
+    async fn cleanup(&self, ctx: &Context) -> Result<Action, Error> {
+        cleanup(self, ctx).await
+    }
 }
 
 fn desired_of(acceptor: &PeeringAcceptor) -> Result<AcceptorDesired, Error> {
@@ -92,16 +84,52 @@ fn desired_of(acceptor: &PeeringAcceptor) -> Result<AcceptorDesired, Error> {
     })
 }
 
+/// One pass: what is held and what Consul says decide the plan; each step is a function.
 async fn sync(
     acceptor: &PeeringAcceptor,
     ctx: &Context,
     observed: &mut Observed,
 ) -> Result<Action, Error> {
     let desired = desired_of(acceptor)?;
+    let held = read_held_token(acceptor, ctx, observed).await?;
+    let view = consul_view(ctx, &desired, held.is_some(), observed).await?;
+    let issued_before = acceptor
+        .status
+        .as_ref()
+        .is_some_and(|s| s.peering_id.is_some());
+    let plan = plan_acceptor(
+        &desired,
+        observed.record.as_ref().map(|r| &r.issued),
+        view.as_ref(),
+        issued_before,
+    );
+    let token = match plan {
+        AcceptorPlan::UpToDate => held.map(|(token, _)| token),
+        AcceptorPlan::Generate(cause) => {
+            Some(generate(acceptor, ctx, &desired, cause, observed).await?)
+        }
+        AcceptorPlan::MoveToken => move_token(acceptor, ctx, &desired, held, observed).await?,
+        AcceptorPlan::WaitForDeletion => return Ok(wait_for_deletion(observed)),
+        AcceptorPlan::DeleteTerminated => {
+            return delete_terminated(ctx, &desired, observed).await;
+        }
+    };
+    match token {
+        Some(token) => deliver(acceptor, ctx, &token, observed).await,
+        None => Ok(Action::await_change()),
+    }
+}
+
+/// The token the acceptor's Secret holds, with what it records; a Secret the acceptor did not
+/// write is left alone.
+async fn read_held_token(
+    acceptor: &PeeringAcceptor,
+    ctx: &Context,
+    observed: &mut Observed,
+) -> Result<Option<(String, TokenRecord)>, Error> {
     let namespace = acceptor.namespace().unwrap_or_default();
     let secrets: Api<Secret> = ctx.api(&namespace);
     let secret_name = &acceptor.spec.peer.secret.name;
-
     let secret = secrets.get_opt(secret_name).await?;
     if let Some(secret) = &secret
         && !token_secret::is_owned_by(&secret.metadata, acceptor)
@@ -114,60 +142,78 @@ async fn sync(
     let held = secret.as_ref().and_then(token_secret::read);
     observed.secret_resource_version = secret.as_ref().and_then(|s| s.resource_version());
     observed.record = held.as_ref().map(|(_, record)| record.clone());
+    Ok(held)
+}
 
-    let peering = match look_up(ctx, &desired.partition, &desired.peer_name).await {
-        Ok(peering) => Some(peering),
-        // Without Consul's view a held token is left alone; a missing one is still tried.
-        Err(e) if held.is_some() => return Err(e),
-        Err(_) => None,
+/// Consul's view of the peering. Without it a held token is left alone (the error), while a
+/// missing one is still tried (`None`: not known).
+async fn consul_view(
+    ctx: &Context,
+    desired: &AcceptorDesired,
+    holds_token: bool,
+    observed: &mut Observed,
+) -> Result<Option<PeeringView>, Error> {
+    let peering = match ctx
+        .peerings
+        .look_up(&desired.partition, &desired.peer_name)
+        .await
+    {
+        Ok(peering) => peering,
+        Err(e) if holds_token => return Err(e),
+        Err(_) => return Ok(None),
     };
-    observed.peering = peering.clone().flatten();
-    let view = peering.as_ref().map(|p| Lookup::view(p.as_ref()));
-    let issued_before = acceptor
-        .status
-        .as_ref()
-        .is_some_and(|s| s.peering_id.is_some());
+    let view = peerings::view(peering.as_ref());
+    observed.peering = peering;
+    Ok(Some(view))
+}
 
-    let plan = plan_acceptor(
-        &desired,
-        observed.record.as_ref().map(|r| &r.issued),
-        view.as_ref(),
-        issued_before,
-    );
-    let (action, token) = match plan {
-        AcceptorPlan::UpToDate => (Action::await_change(), held.map(|(token, _)| token)),
-        AcceptorPlan::Generate(cause) => {
-            let token = generate(acceptor, ctx, &desired, cause, observed).await?;
-            (Action::await_change(), Some(token))
-        }
-        // Planned only for a held token.
-        AcceptorPlan::MoveToken => match held {
-            Some((token, mut record)) => {
-                record.issued.key = desired.key.clone();
-                observed.secret_resource_version =
-                    write_secret(&secrets, acceptor, &token, &record).await?;
-                observed.record = Some(record);
-                (Action::await_change(), Some(token))
-            }
-            None => (Action::await_change(), None),
-        },
-        AcceptorPlan::WaitForDeletion => {
-            observed.waiting_for_deletion = true;
-            // The watcher wakes us when the peering is gone; the timer covers a watcher that is
-            // not synced yet.
-            (Action::requeue(Duration::from_secs(5)), None)
-        }
-        AcceptorPlan::DeleteTerminated => {
-            ctx.consul
-                .get(&desired.partition)?
-                .delete(&desired.peer_name)
-                .await?;
-            observed.waiting_for_deletion = true;
-            (Action::requeue(Duration::from_secs(5)), None)
-        }
+/// Plan step: the token is still good, only its key changed; the Secret is rewritten with the
+/// same token. (Planned only for a held token.)
+async fn move_token(
+    acceptor: &PeeringAcceptor,
+    ctx: &Context,
+    desired: &AcceptorDesired,
+    held: Option<(String, TokenRecord)>,
+    observed: &mut Observed,
+) -> Result<Option<String>, Error> {
+    let Some((token, mut record)) = held else {
+        return Ok(None);
     };
-    // Delivery follows the token; its failures are reported per target and retried with
-    // backoff, without touching the acceptor's own Ready.
+    record.issued.key = desired.key.clone();
+    observed.secret_resource_version = write_secret(ctx, acceptor, &token, &record).await?;
+    observed.record = Some(record);
+    Ok(Some(token))
+}
+
+/// Plan step: Consul is deleting the peering. The watcher wakes us when it is gone; the timer
+/// covers a watcher that is not synced yet.
+fn wait_for_deletion(observed: &mut Observed) -> Action {
+    observed.waiting_for_deletion = true;
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Plan step: a new token is due but the peer terminated the peering, whose record Consul
+/// keeps until it is deleted.
+async fn delete_terminated(
+    ctx: &Context,
+    desired: &AcceptorDesired,
+    observed: &mut Observed,
+) -> Result<Action, Error> {
+    ctx.consul
+        .get(&desired.partition)?
+        .delete(&desired.peer_name)
+        .await?;
+    Ok(wait_for_deletion(observed))
+}
+
+/// The step after any that leaves a token: delivery follows it. Its failures are reported per
+/// target and retried with backoff, without touching the acceptor's own `Ready`.
+async fn deliver(
+    acceptor: &PeeringAcceptor,
+    ctx: &Context,
+    token: &str,
+    observed: &mut Observed,
+) -> Result<Action, Error> {
     let delivered_before = acceptor
         .status
         .as_ref()
@@ -177,59 +223,34 @@ async fn sync(
         .delivery
         .as_ref()
         .is_some_and(|d| !d.is_empty());
-    if let (Some(token), Some(record)) = (token, observed.record.clone())
-        && (delivering || delivered_before)
-    {
-        let (statuses, failed) = delivery::deliver(
-            acceptor,
-            &ctx.kube,
-            &ctx.remotes,
-            &token,
-            &record,
-            &ctx.metrics,
-        )
-        .await;
-        observed.delivery = Some(statuses);
-        let key = delivery_key(acceptor);
-        if failed {
-            // Capped lower than other retries: a fixed kubeconfig Secret is not watched, so
-            // the retry is what picks the fix up.
-            let retry = super::error::backoff(ctx.failed(&key)).min(Duration::from_secs(60));
-            return Ok(Action::requeue(retry));
-        }
-        ctx.succeeded(&key);
+    let Some(record) = observed.record.clone() else {
+        return Ok(Action::await_change());
+    };
+    if !delivering && !delivered_before {
+        return Ok(Action::await_change());
     }
-    Ok(action)
-}
-
-/// The peering from the shared snapshot, or from Consul directly while the snapshot is not
-/// synced yet. `Ok(None)`: Consul has no such peering.
-pub(super) async fn look_up(
-    ctx: &Context,
-    partition: &str,
-    name: &str,
-) -> Result<Option<KnownPeering>, Error> {
-    match ctx.peerings.lookup(partition, name) {
-        Lookup::Known(peering) => Ok(peering),
-        Lookup::Unavailable { reason, message } => {
-            Err(Error::ConsulUnreachable { reason, message })
-        }
-        Lookup::NotSynced => read_fresh(ctx, partition, name).await,
+    let (statuses, failed) = delivery::deliver(
+        acceptor,
+        &ctx.kube,
+        &ctx.remotes,
+        token,
+        &record,
+        &ctx.metrics,
+    )
+    .await;
+    observed.delivery = Some(statuses);
+    let key = delivery_key(acceptor);
+    if failed {
+        // Capped lower than other retries: a fixed kubeconfig Secret is not watched, so the
+        // retry is what picks the fix up.
+        let retry = super::error::backoff(ctx.failed(&key)).min(Duration::from_secs(60));
+        return Ok(Action::requeue(retry));
     }
+    ctx.succeeded(&key);
+    Ok(Action::await_change())
 }
 
-/// Reads the peering from Consul and records the answer in the snapshot.
-pub(super) async fn read_fresh(
-    ctx: &Context,
-    partition: &str,
-    name: &str,
-) -> Result<Option<KnownPeering>, Error> {
-    let peering = ctx.consul.get(partition)?.read(name).await?;
-    let known = peering.as_ref().map(KnownPeering::from);
-    ctx.peerings.record(partition, known.clone());
-    Ok(known)
-}
-
+/// Plan step: a new token from Consul, kept in the Secret.
 async fn generate(
     acceptor: &PeeringAcceptor,
     ctx: &Context,
@@ -237,8 +258,45 @@ async fn generate(
     cause: Cause,
     observed: &mut Observed,
 ) -> Result<String, Error> {
-    // A new peer name or partition is a new Consul peering: the old one goes first, so a
-    // failure in between is retried from the top without leaving it behind.
+    delete_renamed_peering(ctx, desired, observed).await?;
+    let token = ctx
+        .consul
+        .get(&desired.partition)?
+        .generate_token(&token_request(acceptor, desired))
+        .await?;
+    let decoded = token.decode()?;
+    ctx.metrics.token_generated(cause.label());
+    let record = issued_record(acceptor, desired, &decoded.peer_id, token.expose());
+    observed.secret_resource_version = write_secret(ctx, acceptor, token.expose(), &record).await?;
+    observed.record = Some(record.clone());
+    let event = if cause == Cause::Rotation {
+        "TokenRotated"
+    } else {
+        "TokenGenerated"
+    };
+    let note = format!(
+        "Generated a peering token for peer {:?} ({}); Secret {} holds it (fingerprint {})",
+        desired.peer_name,
+        cause.label(),
+        acceptor.spec.peer.secret.name,
+        record.fingerprint
+    );
+    publish(ctx, acceptor, EventType::Normal, event, note).await;
+    // The snapshot learns of the new peering from this read, before the next pass looks.
+    observed.peering = ctx
+        .peerings
+        .read_fresh(&desired.partition, &desired.peer_name)
+        .await?;
+    Ok(token.into_inner())
+}
+
+/// A new peer name or partition is a new Consul peering: the old one goes first, so a failure
+/// in between is retried from the top without leaving it behind.
+async fn delete_renamed_peering(
+    ctx: &Context,
+    desired: &AcceptorDesired,
+    observed: &Observed,
+) -> Result<(), Error> {
     if let Some(old) = &observed.record
         && (old.issued.peer_name != desired.peer_name || old.issued.partition != desired.partition)
     {
@@ -247,7 +305,14 @@ async fn generate(
             .delete(&old.issued.peer_name)
             .await?;
     }
-    let request = consul::GenerateTokenRequest {
+    Ok(())
+}
+
+fn token_request(
+    acceptor: &PeeringAcceptor,
+    desired: &AcceptorDesired,
+) -> consul::GenerateTokenRequest {
+    consul::GenerateTokenRequest {
         peer_name: desired.peer_name.clone(),
         partition: desired.partition.clone(),
         meta: acceptor.spec.meta.clone().unwrap_or_default(),
@@ -256,72 +321,46 @@ async fn generate(
             .server_external_addresses
             .clone()
             .unwrap_or_default(),
-    };
-    let token = ctx
-        .consul
-        .get(&desired.partition)?
-        .generate_token(&request)
-        .await?;
-    let decoded = token.decode()?;
-    ctx.metrics.token_generated(cause.label());
-    let record = TokenRecord {
-        issued: super::plan::IssuedToken {
+    }
+}
+
+/// What the Secret records about a token just generated for `desired`.
+fn issued_record(
+    acceptor: &PeeringAcceptor,
+    desired: &AcceptorDesired,
+    peering_id: &str,
+    token: &str,
+) -> TokenRecord {
+    TokenRecord {
+        issued: IssuedToken {
             peer_name: desired.peer_name.clone(),
             partition: desired.partition.clone(),
-            peering_id: decoded.peer_id.clone(),
+            peering_id: peering_id.to_owned(),
             version: desired.version,
             spec_hash: desired.spec_hash.clone(),
             key: desired.key.clone(),
         },
-        fingerprint: token_fingerprint(token.expose()),
-        generated_at: status::now().0.to_string(),
+        fingerprint: token_fingerprint(token),
+        generated_at: now().0.to_string(),
         owner: SecretOwner {
             namespace: acceptor.namespace().unwrap_or_default(),
             name: acceptor.name_any(),
             uid: acceptor.uid().unwrap_or_default(),
         },
-    };
-    let secrets: Api<Secret> = ctx.api(&acceptor.namespace().unwrap_or_default());
-    observed.secret_resource_version =
-        write_secret(&secrets, acceptor, token.expose(), &record).await?;
-    observed.record = Some(record.clone());
-    publish(
-        ctx,
-        acceptor,
-        EventType::Normal,
-        if cause == Cause::Rotation {
-            "TokenRotated"
-        } else {
-            "TokenGenerated"
-        },
-        format!(
-            "Generated a peering token for peer {:?} ({}); Secret {} holds it (fingerprint {})",
-            desired.peer_name,
-            cause.label(),
-            acceptor.spec.peer.secret.name,
-            record.fingerprint
-        ),
-    )
-    .await;
-    // The snapshot learns of the new peering from this read, before the next pass looks.
-    observed.peering = read_fresh(ctx, &desired.partition, &desired.peer_name).await?;
-    Ok(token.into_inner())
+    }
 }
 
+/// Applies the token Secret; returns its new resourceVersion.
 async fn write_secret(
-    secrets: &Api<Secret>,
+    ctx: &Context,
     acceptor: &PeeringAcceptor,
     token: &str,
     record: &TokenRecord,
 ) -> Result<Option<String>, Error> {
+    let namespace = acceptor.namespace().unwrap_or_default();
     let name = &acceptor.spec.peer.secret.name;
-    let secret = token_secret::desired(
-        name,
-        &acceptor.namespace().unwrap_or_default(),
-        &record.issued.key,
-        token,
-        record,
-    );
+    let secret = token_secret::desired(name, &namespace, &record.issued.key, token, record);
+    let secrets: Api<Secret> = ctx.api(&namespace);
     let written = secrets
         .patch(
             name,
@@ -345,32 +384,26 @@ fn readiness(acceptor: &PeeringAcceptor, observed: &Observed) -> Readiness {
     let Some(record) = &observed.record else {
         return Readiness::not_ready(reason::CONSUL_UNAVAILABLE, "no token has been issued yet");
     };
-    let secret = &acceptor.spec.peer.secret.name;
-    match observed.peering.as_ref().map(|p| &p.state) {
-        Some(PeeringState::Active) => {
-            Readiness::ready(reason::ACTIVE, format!("the peering {peer:?} is active"))
-        }
-        Some(PeeringState::Failing) => Readiness::not_ready(
-            reason::PEERING_FAILING,
-            format!(
-                "Consul reports the peering {peer:?} as failing: its stream to the peer is down"
-            ),
-        ),
-        Some(PeeringState::Terminated) => Readiness::not_ready(
+    let state = observed.peering.as_ref().map(|p| &p.state);
+    if let Some(readiness) = stream_readiness(peer, state) {
+        return readiness;
+    }
+    if state == Some(&PeeringState::Terminated) {
+        return Readiness::not_ready(
             reason::PEERING_TERMINATED,
             format!(
                 "the peer deleted its side of the peering {peer:?}; raise the consulpeering.io/peering-version \
                  annotation to issue a new token"
             ),
-        ),
-        _ => Readiness::ready(
-            reason::READY,
-            format!(
-                "the token for peer {peer:?} is in Secret {secret} (key {}); waiting for the peer to establish",
-                record.issued.key
-            ),
-        ),
+        );
     }
+    Readiness::ready(
+        reason::READY,
+        format!(
+            "the token for peer {peer:?} is in Secret {} (key {}); waiting for the peer to establish",
+            acceptor.spec.peer.secret.name, record.issued.key
+        ),
+    )
 }
 
 fn status_of(
@@ -427,37 +460,10 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
         .await?
         .filter(|s| token_secret::is_owned_by(&s.metadata, acceptor));
     let record = secret.as_ref().and_then(token_secret::read).map(|(_, r)| r);
-    // Only a peering this acceptor created is deleted: the one its Secret records or, with the
-    // Secret gone, the one whose ID its status recorded.
-    let target = match &record {
-        Some(r) => Some((r.issued.partition.clone(), r.issued.peer_name.clone())),
-        None => {
-            let partition = acceptor.partition().to_owned();
-            let status_id = acceptor.status.as_ref().and_then(|s| s.peering_id.clone());
-            match status_id {
-                Some(id) => read_fresh(ctx, &partition, acceptor.peer_name())
-                    .await?
-                    .filter(|p| p.id == id)
-                    .map(|p| (partition, p.name)),
-                None => None,
-            }
-        }
-    };
-    if let Some((partition, name)) = target {
+    if let Some((partition, name)) = created_peering(acceptor, ctx, record.as_ref()).await? {
         if let Err(e) = ctx.consul.get(&partition)?.delete(&name).await {
             let e = Error::from(e);
-            let readiness = Readiness::not_ready(
-                e.reason(),
-                format!("deleting the Consul peering failed, will retry: {e}"),
-            );
-            let observed = Observed {
-                record,
-                ..Observed::default()
-            };
-            let desired = status_of(acceptor, &observed, &readiness);
-            let api: Api<PeeringAcceptor> = ctx.api(&namespace);
-            // The status is best effort here: the error below is what retries.
-            let _ = write_if_changed(&api, acceptor, acceptor.status.as_ref(), &desired).await;
+            report_failed_delete(acceptor, ctx, record, &e).await;
             return Err(e);
         }
         publish(
@@ -482,6 +488,50 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
     // Forget the delivery backoff of the resource that is going away.
     ctx.succeeded(&delivery_key(acceptor));
     Ok(Action::await_change())
+}
+
+/// The peering this acceptor created, as (partition, name): the one its Secret records or,
+/// with the Secret gone, the one whose ID its status recorded. No other is ever deleted.
+async fn created_peering(
+    acceptor: &PeeringAcceptor,
+    ctx: &Context,
+    record: Option<&TokenRecord>,
+) -> Result<Option<(String, String)>, Error> {
+    if let Some(r) = record {
+        return Ok(Some((
+            r.issued.partition.clone(),
+            r.issued.peer_name.clone(),
+        )));
+    }
+    let partition = acceptor.partition().to_owned();
+    let Some(id) = acceptor.status.as_ref().and_then(|s| s.peering_id.clone()) else {
+        return Ok(None);
+    };
+    let peering = ctx
+        .peerings
+        .read_fresh(&partition, acceptor.peer_name())
+        .await?;
+    Ok(peering.filter(|p| p.id == id).map(|p| (partition, p.name)))
+}
+
+/// The status says why the deletion waits; best effort, as the error is what retries.
+async fn report_failed_delete(
+    acceptor: &PeeringAcceptor,
+    ctx: &Context,
+    record: Option<TokenRecord>,
+    error: &Error,
+) {
+    let readiness = Readiness::not_ready(
+        error.reason(),
+        format!("deleting the Consul peering failed, will retry: {error}"),
+    );
+    let observed = Observed {
+        record,
+        ..Observed::default()
+    };
+    let desired = status_of(acceptor, &observed, &readiness);
+    let api: Api<PeeringAcceptor> = ctx.api(&acceptor.namespace().unwrap_or_default());
+    let _ = write_if_changed(&api, acceptor, acceptor.status.as_ref(), &desired).await;
 }
 
 /// The key of an acceptor's delivery retries in the context's failure counts.

@@ -6,44 +6,30 @@
 //! status write or a restart never makes the dialer spend a used token again.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 
-use super::acceptor::{look_up, read_fresh};
 use super::error::Error;
 use super::peerings::{
-    KnownPeering, Lookup, META_ESTABLISHED_AT, META_PEERING_VERSION, META_TOKEN_FINGERPRINT,
+    self, KnownPeering, META_ESTABLISHED_AT, META_PEERING_VERSION, META_TOKEN_FINGERPRINT,
 };
-use super::plan::{DialerDesired, DialerPlan, WaitReason, plan_dialer};
-use super::status::{Readiness, now, parse_time, publish, report, with_ready};
+use super::plan::{Cause, DialerDesired, DialerPlan, WaitReason, plan_dialer};
+use super::reconcile::{Reconciled, stream_readiness};
+use super::status::{Readiness, now, parse_time, publish, with_ready};
 use super::{Context, resource_key};
 use crate::consul::{self, PeeringState, PeeringToken};
 use crate::crd::{
-    FINALIZER, Peered, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
+    Condition, Peered, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
     token_fingerprint,
 };
 
-pub async fn reconcile(dialer: Arc<PeeringDialer>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = dialer.namespace().unwrap_or_default();
-    let api: Api<PeeringDialer> = ctx.api(&namespace);
-    finalizer(&api, FINALIZER, dialer, |event| async {
-        match event {
-            finalizer::Event::Apply(dialer) => apply(&dialer, &ctx).await,
-            finalizer::Event::Cleanup(dialer) => cleanup(&dialer, &ctx).await,
-        }
-    })
-    .await
-    .map_err(Error::from)
-}
-
+/// What one pass learnt, for the status.
 #[derive(Default)]
-struct Observed {
+pub(super) struct Observed {
     secret_resource_version: Option<String>,
     peering: Option<KnownPeering>,
     waiting: Option<Waiting>,
@@ -58,29 +44,128 @@ enum Waiting {
     PeerTerminated,
 }
 
-async fn apply(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error> {
-    let mut observed = Observed::default();
-    let result = sync(dialer, ctx, &mut observed).await;
-    let readiness = match &result {
-        Ok(_) => readiness(dialer, &observed),
-        Err(e) => Readiness::not_ready(e.reason(), e.to_string()),
+/// A token about to be sent to Consul, and why.
+struct Attempt {
+    token: PeeringToken,
+    fingerprint: String,
+    version: i64,
+    cause: Cause,
+}
+
+impl Reconciled for PeeringDialer {
+    type Observed = Observed;
+    type Status = PeeringDialerStatus;
+
+    fn current_status(&self) -> Option<&PeeringDialerStatus> {
+        self.status.as_ref()
+    }
+
+    fn current_conditions(&self) -> &[Condition] {
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or_default()
+    }
+
+    async fn sync(&self, ctx: &Context, observed: &mut Observed) -> Result<Action, Error> {
+        sync(self, ctx, observed).await
+    }
+
+    fn readiness(&self, observed: &Observed) -> Readiness {
+        readiness(self, observed)
+    }
+
+    fn status_of(&self, observed: &Observed, readiness: &Readiness) -> PeeringDialerStatus {
+        status_of(self, observed, readiness)
+    }
+
+    async fn cleanup(&self, ctx: &Context) -> Result<Action, Error> {
+        cleanup(self, ctx).await
+    }
+}
+
+/// One pass: the token in the Secret and what Consul says decide the plan; each step is a
+/// function.
+async fn sync(
+    dialer: &PeeringDialer,
+    ctx: &Context,
+    observed: &mut Observed,
+) -> Result<Action, Error> {
+    // Also refuses the operator's own Meta keys in spec.meta (for objects written before the
+    // CRD's rule, or to an apiserver that does not enforce it).
+    dialer.validate().map_err(Error::InvalidSpec)?;
+    let version = dialer
+        .rotation_version()
+        .map_err(Error::InvalidSpec)?
+        .unwrap_or(0);
+    // Consul's view first: the status shows the peering even when the Secret is in trouble.
+    let peering = ctx
+        .peerings
+        .look_up(dialer.partition(), dialer.peer_name())
+        .await;
+    if let Ok(peering) = &peering {
+        observed.peering = peering.clone();
+    }
+    let Some((token, resource_version)) =
+        read_token_unless_terminated(dialer, ctx, observed).await?
+    else {
+        return Ok(Action::await_change());
     };
-    let desired = status_of(dialer, &observed, &readiness);
-    let previous = dialer
-        .status
+    observed.secret_resource_version = resource_version;
+    let peering = peering?;
+    let token = decodable(dialer, token)?;
+    let fingerprint = token_fingerprint(token.expose());
+    let desired = DialerDesired {
+        token_fingerprint: fingerprint.clone(),
+        version,
+    };
+    let rejected = ctx.rejected_token(&resource_key(dialer));
+    let view = peerings::view(peering.as_ref());
+    match plan_dialer(&desired, &view, rejected.as_deref()) {
+        DialerPlan::UpToDate => Ok(Action::await_change()),
+        DialerPlan::WaitForDeletion => {
+            observed.waiting = Some(Waiting::ForDeletion);
+            Ok(Action::requeue(Duration::from_secs(5)))
+        }
+        DialerPlan::AwaitNewToken(WaitReason::TokenRejected) => {
+            Err(refused_before(dialer, &fingerprint))
+        }
+        DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated) => {
+            observed.waiting = Some(Waiting::PeerTerminated);
+            Ok(Action::await_change())
+        }
+        DialerPlan::Establish(cause) => {
+            let attempt = Attempt {
+                token,
+                fingerprint,
+                version,
+                cause,
+            };
+            establish(dialer, ctx, attempt, observed).await
+        }
+    }
+}
+
+/// The token in the Secret. `None` when it is missing because the acceptor withdrew it as it
+/// deleted its side: what matters then is the termination, and a new token is what brings the
+/// peering back.
+async fn read_token_unless_terminated(
+    dialer: &PeeringDialer,
+    ctx: &Context,
+    observed: &mut Observed,
+) -> Result<Option<(String, Option<String>)>, Error> {
+    let terminated = observed
+        .peering
         .as_ref()
-        .map(|s| s.conditions.as_slice())
-        .unwrap_or_default();
-    report(
-        ctx,
-        dialer,
-        dialer.status.as_ref(),
-        &desired,
-        previous,
-        &readiness,
-    )
-    .await?;
-    result
+        .is_some_and(|p| p.state == PeeringState::Terminated);
+    match read_token(dialer, ctx).await {
+        Ok(read) => Ok(Some(read)),
+        Err(Error::SecretMissing(_)) if terminated => {
+            observed.waiting = Some(Waiting::PeerTerminated);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The token in the dialer's Secret, trimmed (a token pasted from a terminal often carries a
@@ -118,165 +203,113 @@ async fn read_token(
     Ok((token, secret.metadata.resource_version.clone()))
 }
 
-async fn sync(
-    dialer: &PeeringDialer,
-    ctx: &Context,
-    observed: &mut Observed,
-) -> Result<Action, Error> {
-    // Also refuses the operator's own Meta keys in spec.meta (for objects written before the
-    // CRD's rule, or to an apiserver that does not enforce it).
-    dialer.validate().map_err(Error::InvalidSpec)?;
-    let version = dialer
-        .rotation_version()
-        .map_err(Error::InvalidSpec)?
-        .unwrap_or(0);
-    let partition = dialer.partition().to_owned();
-    let peer_name = dialer.peer_name().to_owned();
-
-    // Consul's view first: the status shows the peering even when the Secret is in trouble.
-    let peering = look_up(ctx, &partition, &peer_name).await;
-    if let Ok(peering) = &peering {
-        observed.peering = peering.clone();
-    }
-    let (token, resource_version) = match read_token(dialer, ctx).await {
-        Ok(read) => read,
-        // The acceptor withdrew its token when it deleted its side: what matters is the
-        // termination, and a new token is what brings the peering back.
-        Err(Error::SecretMissing(_))
-            if observed
-                .peering
-                .as_ref()
-                .is_some_and(|p| p.state == PeeringState::Terminated) =>
-        {
-            observed.waiting = Some(Waiting::PeerTerminated);
-            return Ok(Action::await_change());
-        }
-        Err(e) => return Err(e),
-    };
-    observed.secret_resource_version = resource_version;
-    let peering = peering?;
-
-    let fingerprint = token_fingerprint(&token);
-    let secret = &dialer.spec.peer.secret;
+/// The token, refused before Consul sees it when it does not even decode.
+fn decodable(dialer: &PeeringDialer, token: String) -> Result<PeeringToken, Error> {
     let token = PeeringToken::new(token);
     if let Err(e) = token.decode() {
+        let secret = &dialer.spec.peer.secret;
         return Err(Error::TokenRejected(format!(
             "key {:?} of Secret {} does not hold a Consul peering token ({e}); put the token the \
              accepting cluster generated there",
             secret.key, secret.name
         )));
     }
-    let desired = DialerDesired {
-        token_fingerprint: fingerprint.clone(),
-        version,
+    Ok(token)
+}
+
+/// Plan step: Consul refused this very token before; wait for a new one in the Secret.
+fn refused_before(dialer: &PeeringDialer, fingerprint: &str) -> Error {
+    Error::TokenRejected(format!(
+        "Consul refused the token in Secret {} (fingerprint {fingerprint}) before: it was used \
+         already or a newer one was generated; waiting for a new token in the Secret",
+        dialer.spec.peer.secret.name
+    ))
+}
+
+/// Plan step: establish the peering with the token, recording in its Meta which token (by
+/// fingerprint) and which rotation version it was for.
+async fn establish(
+    dialer: &PeeringDialer,
+    ctx: &Context,
+    attempt: Attempt,
+    observed: &mut Observed,
+) -> Result<Action, Error> {
+    let (partition, peer_name) = (dialer.partition(), dialer.peer_name());
+    let mut meta = dialer.spec.meta.clone().unwrap_or_default();
+    meta.extend(BTreeMap::from([
+        (
+            META_TOKEN_FINGERPRINT.to_owned(),
+            attempt.fingerprint.clone(),
+        ),
+        (META_PEERING_VERSION.to_owned(), attempt.version.to_string()),
+        (META_ESTABLISHED_AT.to_owned(), now().0.to_string()),
+    ]));
+    let request = consul::EstablishRequest {
+        peer_name: peer_name.to_owned(),
+        peering_token: attempt.token,
+        partition: partition.to_owned(),
+        meta,
     };
     let key = resource_key(dialer);
-    let rejected = ctx.rejected_token(&key);
-    match plan_dialer(
-        &desired,
-        &Lookup::view(peering.as_ref()),
-        rejected.as_deref(),
-    ) {
-        DialerPlan::UpToDate => Ok(Action::await_change()),
-        DialerPlan::WaitForDeletion => {
-            observed.waiting = Some(Waiting::ForDeletion);
-            Ok(Action::requeue(Duration::from_secs(5)))
+    if let Err(e) = ctx.consul.get(partition)?.establish(&request).await {
+        ctx.metrics.establish_attempted(false);
+        let error = Error::from(e);
+        if error.reason() == reason::TOKEN_REJECTED {
+            // Remembered so this token is not sent again; the Warning Event comes with the
+            // status change.
+            ctx.set_rejected_token(&key, Some(attempt.fingerprint));
         }
-        DialerPlan::AwaitNewToken(WaitReason::TokenRejected) => Err(Error::TokenRejected(format!(
-            "Consul refused the token in Secret {} (fingerprint {fingerprint}) before: it was \
-             used already or a newer one was generated; waiting for a new token in the Secret",
-            secret.name
-        ))),
-        DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated) => {
-            observed.waiting = Some(Waiting::PeerTerminated);
-            Ok(Action::await_change())
-        }
-        DialerPlan::Establish(cause) => {
-            let mut meta = dialer.spec.meta.clone().unwrap_or_default();
-            meta.extend(BTreeMap::from([
-                (META_TOKEN_FINGERPRINT.to_owned(), fingerprint.clone()),
-                (META_PEERING_VERSION.to_owned(), version.to_string()),
-                (META_ESTABLISHED_AT.to_owned(), now().0.to_string()),
-            ]));
-            let request = consul::EstablishRequest {
-                peer_name: peer_name.clone(),
-                peering_token: token,
-                partition: partition.clone(),
-                meta,
-            };
-            match ctx.consul.get(&partition)?.establish(&request).await {
-                Ok(()) => {
-                    ctx.set_rejected_token(&key, None);
-                    ctx.metrics.establish_attempted(true);
-                    publish(
-                        ctx,
-                        dialer,
-                        EventType::Normal,
-                        "Established",
-                        format!(
-                            "Established the peering {peer_name:?} ({}) with the token in Secret {} \
-                             (fingerprint {fingerprint})",
-                            cause.label(),
-                            secret.name
-                        ),
-                    )
-                    .await;
-                    observed.peering = read_fresh(ctx, &partition, &peer_name).await?;
-                    Ok(Action::await_change())
-                }
-                Err(e) => {
-                    ctx.metrics.establish_attempted(false);
-                    let error = Error::from(e);
-                    if error.reason() == reason::TOKEN_REJECTED {
-                        // Remembered so this token is not sent again; the Warning Event comes
-                        // with the status change.
-                        ctx.set_rejected_token(&key, Some(fingerprint.clone()));
-                    }
-                    Err(error)
-                }
-            }
-        }
+        return Err(error);
     }
+    ctx.set_rejected_token(&key, None);
+    ctx.metrics.establish_attempted(true);
+    let note = format!(
+        "Established the peering {peer_name:?} ({}) with the token in Secret {} (fingerprint {})",
+        attempt.cause.label(),
+        dialer.spec.peer.secret.name,
+        attempt.fingerprint
+    );
+    publish(ctx, dialer, EventType::Normal, "Established", note).await;
+    observed.peering = ctx.peerings.read_fresh(partition, peer_name).await?;
+    Ok(Action::await_change())
 }
 
 fn readiness(dialer: &PeeringDialer, observed: &Observed) -> Readiness {
     let peer = dialer.peer_name();
-    if observed.waiting == Some(Waiting::ForDeletion) {
-        return Readiness::not_ready(
-            reason::PEERING_DELETING,
-            format!(
-                "Consul is deleting the peering {peer:?}; the dialer establishes again once it is gone"
-            ),
-        );
-    }
-    if observed.waiting == Some(Waiting::PeerTerminated) {
-        return Readiness::not_ready(
-            reason::PEERING_TERMINATED,
-            format!(
-                "the accepting cluster deleted the peering {peer:?}; a new token from it is needed \
-                 to establish again"
-            ),
-        );
-    }
-    match observed.peering.as_ref().map(|p| &p.state) {
-        Some(PeeringState::Active) => {
-            Readiness::ready(reason::ACTIVE, format!("the peering {peer:?} is active"))
+    match observed.waiting {
+        Some(Waiting::ForDeletion) => {
+            return Readiness::not_ready(
+                reason::PEERING_DELETING,
+                format!(
+                    "Consul is deleting the peering {peer:?}; the dialer establishes again once it is gone"
+                ),
+            );
         }
-        Some(PeeringState::Failing) => Readiness::not_ready(
-            reason::PEERING_FAILING,
-            format!(
-                "Consul reports the peering {peer:?} as failing: its stream to the peer is down"
-            ),
-        ),
-        Some(PeeringState::Terminated) => Readiness::not_ready(
+        Some(Waiting::PeerTerminated) => {
+            return Readiness::not_ready(
+                reason::PEERING_TERMINATED,
+                format!(
+                    "the accepting cluster deleted the peering {peer:?}; a new token from it is needed \
+                     to establish again"
+                ),
+            );
+        }
+        None => {}
+    }
+    let state = observed.peering.as_ref().map(|p| &p.state);
+    if let Some(readiness) = stream_readiness(peer, state) {
+        return readiness;
+    }
+    if state == Some(&PeeringState::Terminated) {
+        return Readiness::not_ready(
             reason::PEERING_TERMINATED,
             format!("the accepting cluster deleted the peering {peer:?}"),
-        ),
-        _ => Readiness::not_ready(
-            reason::ESTABLISHING,
-            format!("the peering {peer:?} is established; waiting for its stream to the peer"),
-        ),
+        );
     }
+    Readiness::not_ready(
+        reason::ESTABLISHING,
+        format!("the peering {peer:?} is established; waiting for its stream to the peer"),
+    )
 }
 
 fn status_of(
@@ -320,7 +353,7 @@ fn status_of(
 async fn cleanup(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error> {
     let partition = dialer.partition().to_owned();
     let peer_name = dialer.peer_name();
-    let peering = read_fresh(ctx, &partition, peer_name).await?;
+    let peering = ctx.peerings.read_fresh(&partition, peer_name).await?;
     if peering
         .as_ref()
         .is_some_and(|p| p.meta.contains_key(META_TOKEN_FINGERPRINT))

@@ -9,6 +9,7 @@ pub mod dialer;
 pub mod error;
 pub mod peerings;
 pub mod plan;
+mod reconcile;
 mod status;
 pub mod token_secret;
 mod triggers;
@@ -26,7 +27,7 @@ use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::consul;
+pub use crate::consul::ConsulClients;
 use crate::crd::{PeeringAcceptor, PeeringDialer};
 use crate::telemetry::{Health, Metrics};
 pub use error::Error;
@@ -50,61 +51,6 @@ impl Default for Config {
             consul_wait: Duration::from_secs(10),
             instance: None,
         }
-    }
-}
-
-/// One Consul client per partition in use, all from the same configuration (the partition
-/// goes into `?partition=` of every request).
-pub struct ConsulClients {
-    config: consul::ConsulConfig,
-    observer: Option<consul::RequestObserver>,
-    clients: Mutex<HashMap<String, consul::Client>>,
-}
-
-impl ConsulClients {
-    /// Checks the configuration by building the default partition's client.
-    pub fn new(config: consul::ConsulConfig) -> Result<Self, consul::ConsulError> {
-        let default = consul::Client::new(&config)?;
-        Ok(ConsulClients {
-            config,
-            observer: None,
-            clients: Mutex::new(HashMap::from([(String::new(), default)])),
-        })
-    }
-
-    /// Every client reports its requests to `metrics`.
-    pub fn observed_by(self, metrics: Arc<Metrics>) -> Self {
-        let observer = consul::RequestObserver::new(move |endpoint, status, took| {
-            metrics.consul_request(endpoint, status, took)
-        });
-        let clients = self
-            .clients
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .map(|(partition, client)| (partition, client.with_observer(observer.clone())))
-            .collect();
-        ConsulClients {
-            config: self.config,
-            observer: Some(observer),
-            clients: Mutex::new(clients),
-        }
-    }
-
-    /// The client for `partition` (`""`: the configured default).
-    pub fn get(&self, partition: &str) -> Result<consul::Client, consul::ConsulError> {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(client) = clients.get(partition) {
-            return Ok(client.clone());
-        }
-        let mut config = self.config.clone();
-        config.partition = Some(partition.to_owned());
-        let mut client = consul::Client::new(&config)?;
-        if let Some(observer) = &self.observer {
-            client = client.with_observer(observer.clone());
-        }
-        clients.insert(partition.to_owned(), client.clone());
-        Ok(client)
     }
 }
 
@@ -308,7 +254,7 @@ pub async fn run(
         .reconcile_on(futures::stream::iter(ctx.remotes.take_wakeups()).flatten())
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            |obj, ctx| instrumented("acceptor", obj, ctx, acceptor::reconcile),
+            |obj, ctx| instrumented("acceptor", obj, ctx, reconcile::reconcile),
             error_policy,
             ctx.clone(),
         )
@@ -339,7 +285,7 @@ pub async fn run(
         ))
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            |obj, ctx| instrumented("dialer", obj, ctx, dialer::reconcile),
+            |obj, ctx| instrumented("dialer", obj, ctx, reconcile::reconcile),
             error_policy,
             ctx.clone(),
         )

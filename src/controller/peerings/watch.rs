@@ -1,0 +1,155 @@
+//! The long-poll of one partition's peerings: one blocking `GET /v1/peerings` after another,
+//! merged into the partition's snapshot, with the changes announced to the resources.
+
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::snapshot::Snapshot;
+use super::{ConsulPeerings, KnownPeering, PeeringChange, read, write};
+use crate::consul::{ConsulError, Peering};
+use crate::controller::error::backoff;
+use crate::crd::reason;
+
+/// What the operator knows of one partition.
+#[derive(Default)]
+pub(super) struct PartitionWatch {
+    pub(super) snapshot: RwLock<Snapshot>,
+    /// Set while the watcher cannot get a list: (reason, message).
+    pub(super) unavailable: RwLock<Option<(&'static str, String)>>,
+}
+
+/// Why a list brought nothing.
+enum ListFailure {
+    Consul(ConsulError),
+    TimedOut,
+}
+
+/// The long-poll loop of one partition. Ends when the operator drops its `ConsulPeerings`
+/// (at once: its spawner cancels this future then).
+pub(super) async fn watch_partition(
+    peerings: Weak<ConsulPeerings>,
+    partition: String,
+    watch: Arc<PartitionWatch>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let Some(this) = peerings.upgrade() else {
+            return;
+        };
+        let index = read(&watch.snapshot).index();
+        // After a failure the next list must not block: with nothing changed in Consul it
+        // would hold the whole wait, and Consul's recovery would go unnoticed until then.
+        let blocking = (index > 0 && failures == 0).then_some((index, this.wait));
+        let request = list(&this, &partition, blocking);
+        let asked_at = Instant::now();
+        drop(this);
+        let result = request.await;
+        let Some(this) = peerings.upgrade() else {
+            return;
+        };
+        match result {
+            Ok((list, new_index)) => {
+                failures = 0;
+                let list = list.iter().map(KnownPeering::from).collect();
+                this.merged(&partition, &watch, list, index, new_index, asked_at);
+            }
+            Err(ListFailure::Consul(error)) => {
+                failures += 1;
+                let (reason, message) = (error.reason(), error.to_string());
+                tracing::warn!(partition, %message, "listing Consul peerings failed");
+                this.list_failed(&watch, &partition, reason, message, failures);
+                drop(this);
+                tokio::time::sleep(backoff(failures).min(Duration::from_secs(30))).await;
+            }
+            Err(ListFailure::TimedOut) => {
+                failures += 1;
+                let message = "Consul did not answer the peering list in time".to_string();
+                let reason = reason::CONSUL_UNAVAILABLE;
+                this.list_failed(&watch, &partition, reason, message, failures);
+            }
+        }
+    }
+}
+
+/// One list of the partition's peerings, blocking at `blocking` (index, wait) when given. The
+/// future holds no reference to the `ConsulPeerings`, so dropping it is not delayed by a wait.
+fn list(
+    this: &ConsulPeerings,
+    partition: &str,
+    blocking: Option<(u64, Duration)>,
+) -> impl Future<Output = Result<(Vec<Peering>, u64), ListFailure>> + use<> {
+    let client = this.clients.get(partition);
+    // The request outlives a blocking wait only by network time; bound it anyway so a
+    // half-open connection cannot stall the watcher forever.
+    let limit = this.wait + Duration::from_secs(60);
+    async move {
+        let client = client.map_err(ListFailure::Consul)?;
+        match tokio::time::timeout(limit, client.list(blocking)).await {
+            Ok(listed) => listed.map_err(ListFailure::Consul),
+            Err(_elapsed) => Err(ListFailure::TimedOut),
+        }
+    }
+}
+
+impl ConsulPeerings {
+    /// Merges a list taken at `new_index` (asked for at `asked_at`; the snapshot was at
+    /// `index`) and tells the resources what changed.
+    fn merged(
+        &self,
+        partition: &str,
+        watch: &PartitionWatch,
+        list: Vec<KnownPeering>,
+        index: u64,
+        new_index: u64,
+        asked_at: Instant,
+    ) {
+        // Consul asks clients to reset when the index goes backwards (a restored or rebuilt
+        // cluster): start over and let every resource look again.
+        let reset = new_index < index;
+        let changed = {
+            let mut snapshot = write(&watch.snapshot);
+            if reset {
+                *snapshot = Snapshot::default();
+            }
+            snapshot.merge_list(list, new_index, asked_at)
+        };
+        let recovered = write(&watch.unavailable).take().is_some() || reset;
+        self.publish_metrics();
+        if recovered {
+            tracing::info!(partition, "Consul peerings readable again");
+            let _ = self.changes.send(PeeringChange::Partition {
+                partition: partition.to_owned(),
+            });
+        }
+        for name in changed {
+            let _ = self.changes.send(PeeringChange::Peer {
+                partition: partition.to_owned(),
+                name,
+            });
+        }
+    }
+
+    /// Counts a failed list and, from the second in a row, marks the partition unavailable.
+    fn list_failed(
+        &self,
+        watch: &PartitionWatch,
+        partition: &str,
+        reason: &'static str,
+        message: String,
+        failures: u32,
+    ) {
+        self.metrics.watch_restarted("consul_peerings");
+        // One failed request can be a blip (a leader election in Consul); report from the second.
+        if failures < 2 {
+            return;
+        }
+        let was_available = write(&watch.unavailable)
+            .replace((reason, message))
+            .is_none();
+        if was_available {
+            let _ = self.changes.send(PeeringChange::Partition {
+                partition: partition.to_owned(),
+            });
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The pass both kinds share: the finalizer; on apply, the kind's sync, whose outcome becomes
+//! the `Ready` condition and the status (written only when it changed) with its Events; on
+//! deletion, the kind's cleanup.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Context;
+use super::error::Error;
+use super::status::{Readiness, ReportedStatus, report};
+use crate::consul::PeeringState;
+use crate::crd::{Condition, FINALIZER, Peered, reason};
+
+/// A kind the operator reconciles: what its passes learn and how that reads as a status.
+pub(super) trait Reconciled:
+    Peered
+    + Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// What one pass learnt, for the status.
+    type Observed: Default + Send;
+    type Status: Serialize + PartialEq + ReportedStatus + Send + Sync;
+
+    /// The status as the API server has it.
+    fn current_status(&self) -> Option<&Self::Status>;
+    /// Its conditions.
+    fn current_conditions(&self) -> &[Condition];
+    /// Brings Consul and the Secrets in line with the spec, noting what it saw in `observed`.
+    fn sync(
+        &self,
+        ctx: &Context,
+        observed: &mut Self::Observed,
+    ) -> impl Future<Output = Result<Action, Error>> + Send;
+    /// `Ready` after a pass that succeeded.
+    fn readiness(&self, observed: &Self::Observed) -> Readiness;
+    /// The status a pass leads to.
+    fn status_of(&self, observed: &Self::Observed, readiness: &Readiness) -> Self::Status;
+    /// Undoes what the operator did for this resource, before its finalizer goes.
+    fn cleanup(&self, ctx: &Context) -> impl Future<Output = Result<Action, Error>> + Send;
+}
+
+/// Entry point for the controller runtime.
+pub(super) async fn reconcile<K: Reconciled>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let api: Api<K> = ctx.api(&obj.namespace().unwrap_or_default());
+    finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            finalizer::Event::Apply(obj) => apply(&*obj, &ctx).await,
+            finalizer::Event::Cleanup(obj) => obj.cleanup(&ctx).await,
+        }
+    })
+    .await
+    .map_err(Error::from)
+}
+
+/// One pass: sync, then the status says how it went (also when it failed).
+async fn apply<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+    let mut observed = K::Observed::default();
+    let result = obj.sync(ctx, &mut observed).await;
+    let readiness = match &result {
+        Ok(_) => obj.readiness(&observed),
+        Err(e) => Readiness::not_ready(e.reason(), e.to_string()),
+    };
+    let desired = obj.status_of(&observed, &readiness);
+    let previous = obj.current_conditions();
+    report(
+        ctx,
+        obj,
+        obj.current_status(),
+        &desired,
+        previous,
+        &readiness,
+    )
+    .await?;
+    result
+}
+
+/// `Ready` for the states both sides read alike: the peering's stream is up or down.
+pub(super) fn stream_readiness(peer: &str, state: Option<&PeeringState>) -> Option<Readiness> {
+    match state? {
+        PeeringState::Active => Some(Readiness::ready(
+            reason::ACTIVE,
+            format!("the peering {peer:?} is active"),
+        )),
+        PeeringState::Failing => Some(Readiness::not_ready(
+            reason::PEERING_FAILING,
+            format!(
+                "Consul reports the peering {peer:?} as failing: its stream to the peer is down"
+            ),
+        )),
+        _ => None,
+    }
+}
