@@ -722,10 +722,39 @@ pub const CRD_CLEANUP: &str = "customresourcecleanup.apiextensions.k8s.io";
 pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
     let served = req.served;
     let kind = &served.kind;
-    let name = req.key.1.clone();
     let Some(old) = state.store.get(&served.store, &req.key) else {
-        return Err(ApiError::not_found(&kind.group, &kind.plural, &name));
+        return Err(ApiError::not_found(&kind.group, &kind.plural, &req.key.1));
     };
+    check_delete_preconditions(req, &old)?;
+    let before = finalizers_of(&old);
+    let already_deleting = old.pointer("/metadata/deletionTimestamp").is_some();
+    let finalizers = finalizers_after_delete(req, before.clone(), already_deleting);
+    let namespace_terminates = served.is_namespace_kind();
+    if finalizers.is_empty() && !namespace_terminates {
+        if req.dry_run {
+            return Ok(Deleted::Gone(old));
+        }
+        let gone = state
+            .store
+            .remove(&served.store, &req.key)
+            .expect("object present under the lock");
+        return Ok(Deleted::Gone(gone));
+    }
+    if already_deleting && finalizers == before {
+        return Ok(Deleted::Terminating(present(served, &old)));
+    }
+    let obj = terminating(served, &old, &finalizers, already_deleting);
+    if req.dry_run {
+        return Ok(Deleted::Terminating(present(served, &obj)));
+    }
+    let stored = state.store.put(&served.store, req.key.clone(), obj);
+    Ok(Deleted::Terminating(present(served, &stored)))
+}
+
+/// The uid and resourceVersion a DELETE may name must be the stored object's.
+fn check_delete_preconditions(req: &DeleteReq, old: &Value) -> Result<(), ApiError> {
+    let kind = &req.served.kind;
+    let name = &req.key.1;
     let precondition_failed = |what: &str, wanted: &str, actual: &str, tail: &str| {
         ApiError::new(
             409,
@@ -735,10 +764,10 @@ pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
                 kind.group_kind()
             ),
         )
-        .with_details(Details::of(&name, &kind.group, &kind.kind))
+        .with_details(Details::of(name, &kind.group, &kind.kind))
     };
     if let Some(uid) = &req.precondition_uid {
-        let actual = meta_str(&old, "uid");
+        let actual = meta_str(old, "uid");
         if uid != actual {
             return Err(precondition_failed(
                 "UID",
@@ -749,7 +778,7 @@ pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
         }
     }
     if let Some(rv) = &req.precondition_rv {
-        let actual = meta_str(&old, "resourceVersion");
+        let actual = meta_str(old, "resourceVersion");
         if rv != actual {
             return Err(precondition_failed(
                 "ResourceVersion",
@@ -759,9 +788,11 @@ pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
             ));
         }
     }
-    let mut obj = (*old).clone();
-    let mut finalizers: Vec<String> = obj
-        .pointer("/metadata/finalizers")
+    Ok(())
+}
+
+fn finalizers_of(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -769,8 +800,15 @@ pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
                 .map(String::from)
                 .collect()
         })
-        .unwrap_or_default();
-    let before = finalizers.clone();
+        .unwrap_or_default()
+}
+
+/// The finalizers after a DELETE: the propagation policy's, and a CRD's cleanup finalizer.
+fn finalizers_after_delete(
+    req: &DeleteReq,
+    mut finalizers: Vec<String>,
+    already_deleting: bool,
+) -> Vec<String> {
     let set = |f: &mut Vec<String>, name: &str, on: bool| {
         f.retain(|x| x != name);
         if on {
@@ -792,24 +830,22 @@ pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
         }
         None => {}
     }
-    let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
-    if !already_deleting && served.is_crd_kind() && !finalizers.iter().any(|f| f == CRD_CLEANUP) {
+    if !already_deleting && req.served.is_crd_kind() && !finalizers.iter().any(|f| f == CRD_CLEANUP)
+    {
         finalizers.push(CRD_CLEANUP.to_string());
     }
-    let namespace_terminates = served.is_namespace_kind();
-    if finalizers.is_empty() && !namespace_terminates {
-        if req.dry_run {
-            return Ok(Deleted::Gone(old));
-        }
-        let gone = state
-            .store
-            .remove(&served.store, &req.key)
-            .expect("object present under the lock");
-        return Ok(Deleted::Gone(gone));
-    }
-    if already_deleting && finalizers == before {
-        return Ok(Deleted::Terminating(present(served, &old)));
-    }
+    finalizers
+}
+
+/// The object kept by its finalizers: them, and on the first DELETE its deletionTimestamp,
+/// generation, a namespace's Terminating phase, a CRD's Terminating condition.
+fn terminating(
+    served: &Served,
+    old: &Value,
+    finalizers: &[String],
+    already_deleting: bool,
+) -> Value {
+    let mut obj = old.clone();
     let meta = obj["metadata"]
         .as_object_mut()
         .expect("stored objects have metadata");
@@ -818,30 +854,27 @@ pub fn delete(state: &mut State, req: &DeleteReq) -> Result<Deleted, ApiError> {
     } else {
         meta.insert("finalizers".into(), json!(finalizers));
     }
-    if !already_deleting {
-        let time = now();
-        meta.insert("deletionTimestamp".into(), json!(time));
-        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-        if served.has_generation {
-            let g = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
-            meta.insert("generation".into(), json!(g + 1));
-        }
-        if namespace_terminates {
-            obj["status"] = json!({"phase": "Terminating"});
-        }
-        if served.is_crd_kind()
-            && let Some(conds) = obj
-                .pointer_mut("/status/conditions")
-                .and_then(Value::as_array_mut)
-        {
-            conds.push(kinds::crd_terminating_condition(&time));
-        }
+    if already_deleting {
+        return obj;
     }
-    if req.dry_run {
-        return Ok(Deleted::Terminating(present(served, &obj)));
+    let time = now();
+    meta.insert("deletionTimestamp".into(), json!(time));
+    meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+    if served.has_generation {
+        let g = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+        meta.insert("generation".into(), json!(g + 1));
     }
-    let stored = state.store.put(&served.store, req.key.clone(), obj);
-    Ok(Deleted::Terminating(present(served, &stored)))
+    if served.is_namespace_kind() {
+        obj["status"] = json!({"phase": "Terminating"});
+    }
+    if served.is_crd_kind()
+        && let Some(conds) = obj
+            .pointer_mut("/status/conditions")
+            .and_then(Value::as_array_mut)
+    {
+        conds.push(kinds::crd_terminating_condition(&time));
+    }
+    obj
 }
 
 /// The 200 `Status` a DELETE answers when the object is gone.

@@ -112,7 +112,16 @@ pub fn terminating_condition(now: &str) -> Value {
     json!({"type": "Terminating", "status": "True", "lastTransitionTime": now, "reason": "InstanceDeletionPending", "message": "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon"})
 }
 
+/// `ValidateCustomResourceDefinition`'s rules the emulator applies: names and scope, then the
+/// versions.
 fn crd_causes(crd: &Value) -> Vec<Cause> {
+    let mut causes = name_causes(crd);
+    causes.extend(version_causes(crd));
+    causes
+}
+
+/// The CRD's name, group, scope, plural and kind.
+fn name_causes(crd: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     let s = |p: &str| {
         crd.pointer(p)
@@ -162,6 +171,13 @@ fn crd_causes(crd: &Value) -> Vec<Cause> {
     if s("/spec/names/kind").is_empty() {
         causes.push(Cause::required("spec.names.kind", ""));
     }
+    causes
+}
+
+/// Exactly one storage version; each version named, with a schema that compiles (and CEL
+/// rules that do).
+fn version_causes(crd: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
     let versions = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)
