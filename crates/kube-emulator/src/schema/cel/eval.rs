@@ -137,7 +137,7 @@ fn rule_failure(rule: &CompiledRule, new: &Value, path: &str, ctx: &Context) -> 
         })
         .unwrap_or_else(|| rule.spec.message_or_default());
     let field = match (path.is_empty(), rule.field_path.is_empty()) {
-        (_, true) => path.to_string(),
+        (_, true) => shown_path(path),
         (true, false) => rule.field_path.clone(),
         (false, false) => format!("{path}.{}", rule.field_path),
     };
@@ -174,12 +174,21 @@ fn rule_failure(rule: &CompiledRule, new: &Value, path: &str, ctx: &Context) -> 
 fn eval_failure(node: &RuleNode, rule: &CompiledRule, error: &str, path: &str) -> FieldError {
     FieldError {
         reason: "FieldValueInvalid".into(),
-        field: path.to_string(),
+        field: shown_path(path),
         message: format!(
             "Invalid value: {}: {error} evaluating rule: {}",
             emulator_common::gofmt::quote(&node.schema_type),
             rule.spec.message_or_default()
         ),
+    }
+}
+
+/// The root's path prints as Go prints a nil `*field.Path`.
+fn shown_path(path: &str) -> String {
+    if path.is_empty() {
+        "<nil>".into()
+    } else {
+        path.to_string()
     }
 }
 

@@ -473,3 +473,27 @@ fn property_names_are_escaped_as_kubernetes_does() {
             .contains("undefined field 'foo_bar'")
     );
 }
+
+#[test]
+fn root_rules_see_the_resource_with_name_and_generate_name_only() {
+    let schema = json!({"type": "object",
+        "x-kubernetes-validations": [
+            {"rule": "self.metadata.name.startsWith('a') && self.kind == 'Probe'", "message": "root"}],
+        "properties": {"metadata": {"type": "object"}, "spec": {"type": "object"}}});
+    assert_eq!(causes(&crd_errors(&schema, BASE)), vec![]);
+    let labels = probe(json!({"type": "object"}));
+    let mut with_labels = labels.clone();
+    with_labels["x-kubernetes-validations"] = json!([{"rule": "has(self.metadata.labels)"}]);
+    assert!(
+        crd_errors(&with_labels, BASE)[0]
+            .message
+            .contains("undefined field 'labels'")
+    );
+    let rules = Rules::compile(&schema);
+    let object = |name: &str| json!({"kind": "Probe", "metadata": {"name": name, "labels": {"a": "b"}}, "spec": {}});
+    assert!(rules.validate(&object("abc"), None).errors.is_empty());
+    assert_eq!(
+        causes(&rules.validate(&object("xyz"), None).errors),
+        one("FieldValueInvalid", "<nil>", "Invalid value: root")
+    );
+}
