@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -201,7 +200,7 @@ where
 fn count_watch_restarts<K: Resource, E>(
     metrics: Arc<Metrics>,
     watch: &'static str,
-) -> impl FnMut(&Result<(ObjectRef<K>, Action), controller::Error<E, watcher::Error>>) {
+) -> impl FnMut(&caches::ControllerResult<K, E>) {
     move |result| {
         if let Err(controller::Error::QueueError(_)) = result {
             metrics.watch_restarted(watch);
