@@ -92,20 +92,30 @@ const RENAMES: [(&str, &str); 7] = [
     ("reportingController", "reportingComponent"),
 ];
 
+/// The fields of an object, renamed by `RENAMES` read as (from, to) through `direction`.
+fn renamed(
+    obj: &Value,
+    direction: fn((&'static str, &'static str)) -> (&'static str, &'static str),
+) -> Option<Map<String, Value>> {
+    let src = obj.as_object()?;
+    let mut out = Map::new();
+    for (k, v) in src {
+        let name = RENAMES
+            .iter()
+            .map(|names| direction(*names))
+            .find(|(from, _)| from == k)
+            .map(|(_, to)| to)
+            .unwrap_or(k.as_str());
+        out.insert(name.to_string(), v.clone());
+    }
+    Some(out)
+}
+
 /// A stored core/v1 Event as events.k8s.io/v1 shows it.
 pub fn to_v1(core: &Value) -> Value {
-    let mut out = Map::new();
-    let Some(src) = core.as_object() else {
+    let Some(mut out) = renamed(core, |(v1, core)| (core, v1)) else {
         return core.clone();
     };
-    for (k, v) in src {
-        let renamed = RENAMES
-            .iter()
-            .find(|(_, c)| c == k)
-            .map(|(n, _)| *n)
-            .unwrap_or(k.as_str());
-        out.insert(renamed.to_string(), v.clone());
-    }
     out.insert("apiVersion".into(), json!("events.k8s.io/v1"));
     for empty_dropped in ["reportingController", "reportingInstance", "note", "action"] {
         if out
@@ -130,18 +140,9 @@ pub fn to_v1(core: &Value) -> Value {
 
 /// An events.k8s.io/v1 Event in its stored core/v1 form.
 pub fn from_v1(v1: &Value) -> Value {
-    let mut out = Map::new();
-    let Some(src) = v1.as_object() else {
+    let Some(mut out) = renamed(v1, |names| names) else {
         return v1.clone();
     };
-    for (k, v) in src {
-        let renamed = RENAMES
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, c)| *c)
-            .unwrap_or(k.as_str());
-        out.insert(renamed.to_string(), v.clone());
-    }
     out.insert("apiVersion".into(), json!("v1"));
     let mut value = Value::Object(out);
     super::event::normalize(&mut value);

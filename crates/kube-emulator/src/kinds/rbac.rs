@@ -1,5 +1,6 @@
 //! The four RBAC kinds (rbac.authorization.k8s.io/v1): Roles and ClusterRoles always write
-//! their `rules`, bindings get their API group defaults; names are path segments.
+//! their `rules`, bindings get their API group defaults; names are path segments. A namespaced
+//! kind and its cluster-wide twin share one strategy.
 
 use k8s_openapi::api::rbac::v1 as rbac;
 use k8s_openapi::schemars::SchemaGenerator;
@@ -12,86 +13,71 @@ use crate::validation::NameRule;
 
 const GROUP: &str = "rbac.authorization.k8s.io";
 
-pub struct Role;
-pub struct ClusterRole;
-pub struct RoleBinding;
-pub struct ClusterRoleBinding;
+/// Role, or with `cluster` ClusterRole.
+pub struct Role {
+    cluster: bool,
+}
 
-const fn definition(kind: &'static str, plural: &'static str, namespaced: bool) -> Definition {
+/// RoleBinding, or with `cluster` ClusterRoleBinding.
+pub struct Binding {
+    cluster: bool,
+}
+
+pub static ROLE: Role = Role { cluster: false };
+pub static CLUSTER_ROLE: Role = Role { cluster: true };
+pub static ROLE_BINDING: Binding = Binding { cluster: false };
+pub static CLUSTER_ROLE_BINDING: Binding = Binding { cluster: true };
+
+const fn definition(kind: &'static str, plural: &'static str, cluster: bool) -> Definition {
     Definition {
-        namespaced,
+        namespaced: !cluster,
         name_rule: NameRule::PathSegment,
         ..Definition::namespaced(GROUP, "v1", kind, plural)
     }
 }
 
-/// `rules` is not `omitempty` in Go.
-fn rules_always_written(obj: &mut Value) {
-    if let Some(map) = obj.as_object_mut() {
-        map.entry("rules").or_insert(Value::Null);
-    }
-}
-
 impl KindStrategy for Role {
     fn definition(&self) -> Definition {
-        definition("Role", "roles", true)
+        match self.cluster {
+            false => definition("Role", "roles", false),
+            true => definition("ClusterRole", "clusterroles", true),
+        }
     }
     fn go_type(&self) -> Option<&'static GoStruct> {
-        crate::ssa::derived::kind_struct(GROUP, "Role")
+        crate::ssa::derived::kind_struct(GROUP, self.definition().kind)
     }
     fn openapi(&self, generator: &mut SchemaGenerator) -> String {
-        crate::openapi::add::<rbac::Role>(generator)
+        match self.cluster {
+            false => crate::openapi::add::<rbac::Role>(generator),
+            true => crate::openapi::add::<rbac::ClusterRole>(generator),
+        }
     }
+    /// `rules` is not `omitempty` in Go.
     fn prepare(&self, obj: &mut Value, _: Option<&Value>, _: &Admission) {
-        rules_always_written(obj);
+        if let Some(map) = obj.as_object_mut() {
+            map.entry("rules").or_insert(Value::Null);
+        }
     }
 }
 
-impl KindStrategy for ClusterRole {
+impl KindStrategy for Binding {
     fn definition(&self) -> Definition {
-        definition("ClusterRole", "clusterroles", false)
+        match self.cluster {
+            false => definition("RoleBinding", "rolebindings", false),
+            true => definition("ClusterRoleBinding", "clusterrolebindings", true),
+        }
     }
     fn go_type(&self) -> Option<&'static GoStruct> {
-        crate::ssa::derived::kind_struct(GROUP, "ClusterRole")
+        crate::ssa::derived::kind_struct(GROUP, self.definition().kind)
     }
     fn openapi(&self, generator: &mut SchemaGenerator) -> String {
-        crate::openapi::add::<rbac::ClusterRole>(generator)
-    }
-    fn prepare(&self, obj: &mut Value, _: Option<&Value>, _: &Admission) {
-        rules_always_written(obj);
-    }
-}
-
-impl KindStrategy for RoleBinding {
-    fn definition(&self) -> Definition {
-        definition("RoleBinding", "rolebindings", true)
-    }
-    fn go_type(&self) -> Option<&'static GoStruct> {
-        crate::ssa::derived::kind_struct(GROUP, "RoleBinding")
-    }
-    fn openapi(&self, generator: &mut SchemaGenerator) -> String {
-        crate::openapi::add::<rbac::RoleBinding>(generator)
+        match self.cluster {
+            false => crate::openapi::add::<rbac::RoleBinding>(generator),
+            true => crate::openapi::add::<rbac::ClusterRoleBinding>(generator),
+        }
     }
     fn printer(&self) -> Option<Printer> {
-        Some(workloads::binding(false))
-    }
-    fn prepare(&self, obj: &mut Value, _: Option<&Value>, _: &Admission) {
-        crate::defaults::binding(obj);
-    }
-}
-
-impl KindStrategy for ClusterRoleBinding {
-    fn definition(&self) -> Definition {
-        definition("ClusterRoleBinding", "clusterrolebindings", false)
-    }
-    fn go_type(&self) -> Option<&'static GoStruct> {
-        crate::ssa::derived::kind_struct(GROUP, "ClusterRoleBinding")
-    }
-    fn openapi(&self, generator: &mut SchemaGenerator) -> String {
-        crate::openapi::add::<rbac::ClusterRoleBinding>(generator)
-    }
-    fn printer(&self) -> Option<Printer> {
-        Some(workloads::binding(true))
+        Some(workloads::binding(self.cluster))
     }
     fn prepare(&self, obj: &mut Value, _: Option<&Value>, _: &Admission) {
         crate::defaults::binding(obj);
