@@ -722,15 +722,19 @@ const KINDS_THE_EMULATOR_SERVES: &[&str] = &[
     "PrometheusRule",
 ];
 
-/// The Prometheus Operator's ServiceMonitor kind, reduced to what the API server needs to serve it.
-const SERVICE_MONITOR_CRD: &str = r#"
+/// A kind of the Prometheus Operator (monitoring.coreos.com/v1, namespaced), reduced to what the API server needs to
+/// serve it: a CRD whose spec keeps any field.
+fn prometheus_operator_crd(kind: &str, plural: &str, short_name: &str) -> String {
+    let singular = kind.to_lowercase();
+    format!(
+        r#"
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: servicemonitors.monitoring.coreos.com
+  name: {plural}.monitoring.coreos.com
 spec:
   group: monitoring.coreos.com
-  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor, shortNames: [smon]}
+  names: {{kind: {kind}, listKind: {kind}List, plural: {plural}, singular: {singular}, shortNames: [{short_name}]}}
   scope: Namespaced
   versions:
     - name: v1
@@ -740,29 +744,10 @@ spec:
         openAPIV3Schema:
           type: object
           properties:
-            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
-
-/// The Prometheus Operator's PrometheusRule kind, reduced likewise.
-const PROMETHEUS_RULE_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: prometheusrules.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule, shortNames: [promrule]}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
+            spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#
+    )
+}
 
 /// `<resource>.<group>/<name>` as kubectl names an object in its output (`deployment.apps/x`, `service/x`).
 fn kubectl_name(object: &Value) -> String {
@@ -855,23 +840,27 @@ async fn apply_release_to_a_fresh_emulator(values: &str, binary: &'static Binary
             "{out}"
         );
     }
-    let mut wait = vec!["wait", "--for=condition=Established", "--timeout=30s"];
-    wait.extend([
+    let mut wait: Vec<String> = [
+        "wait",
+        "--for=condition=Established",
+        "--timeout=30s",
         "crd/peeringacceptors.consulpeering.io",
         "crd/peeringdialers.consulpeering.io",
-    ]);
-    if rendered.of_kind("ServiceMonitor").next().is_some() {
-        kubectl
-            .ok_with(&["apply", "-f", "-"], SERVICE_MONITOR_CRD)
-            .await;
-        wait.push("crd/servicemonitors.monitoring.coreos.com");
+    ]
+    .map(String::from)
+    .into();
+    // The Prometheus Operator's kinds the chart renders, installed as on a cluster running that operator.
+    for (kind, plural, short_name) in [
+        ("ServiceMonitor", "servicemonitors", "smon"),
+        ("PrometheusRule", "prometheusrules", "promrule"),
+    ] {
+        if rendered.of_kind(kind).next().is_some() {
+            let crd = prometheus_operator_crd(kind, plural, short_name);
+            kubectl.ok_with(&["apply", "-f", "-"], &crd).await;
+            wait.push(format!("crd/{plural}.monitoring.coreos.com"));
+        }
     }
-    if rendered.of_kind("PrometheusRule").next().is_some() {
-        kubectl
-            .ok_with(&["apply", "-f", "-"], PROMETHEUS_RULE_CRD)
-            .await;
-        wait.push("crd/prometheusrules.monitoring.coreos.com");
-    }
+    let wait: Vec<&str> = wait.iter().map(String::as_str).collect();
     kubectl.ok(&wait).await;
     // Upgrading re-applies them: nothing changes.
     let again = kubectl.ok(&["apply", "-f", crds_dir]).await;

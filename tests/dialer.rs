@@ -9,6 +9,7 @@ use consul_peering_operator::playground::{self, PlaygroundArgs};
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use serde_json::json;
+use support::columns::DIALER_WIDE;
 use support::operator::scratch_file;
 use support::two_clusters::*;
 use test_support::kubectl::{Kubectl, binaries, table};
@@ -351,21 +352,7 @@ async fn check_with_kubectl(kubectl: &Kubectl, timeout: &str) {
             .ok(&["--context", "dc2", "get", "pdial", "-o", "wide"])
             .await,
     );
-    assert_eq!(
-        wide[0],
-        [
-            "NAME",
-            "READY",
-            "REASON",
-            "STATE",
-            "SECRET",
-            "PEER NAME",
-            "PEERING ID",
-            "LAST SYNC",
-            "REMOTE DC",
-            "AGE"
-        ]
-    );
+    assert_eq!(wide[0], DIALER_WIDE);
     assert_eq!(
         wide[1][..5],
         ["dc1", "True", "Active", "ACTIVE", TOKEN_SECRET]

@@ -23,8 +23,9 @@ use kube::Api;
 use promql::{Labels, Store, eval, metric_names};
 use promql_parser::parser::{Expr, parse};
 use serde_json::{Value, json};
+use support::columns::{ACCEPTOR_WIDE, DIALER_WIDE};
 use support::two_clusters::*;
-use test_support::kubectl::{Kubectl, binaries};
+use test_support::kubectl::{Kubectl, binaries, table};
 
 const RELEASE_NAMESPACE: &str = "ops";
 const METRIC_PREFIX: &str = "consul_peering_operator_";
@@ -835,24 +836,8 @@ async fn wide_columns_and_events_tell_what_happened_last() {
         let wide = kubectl
             .ok(&["get", "peeringacceptors", "-n", NS, "-o", "wide"])
             .await;
-        let rows = wide_table(&wide);
-        assert_eq!(
-            rows[0],
-            [
-                "NAME",
-                "READY",
-                "REASON",
-                "STATE",
-                "SECRET",
-                "PEER NAME",
-                "PEERING ID",
-                "LAST SYNC",
-                "DELIVERED TO",
-                "DELIVERED",
-                "AGE"
-            ],
-            "{wide}"
-        );
+        let rows = table(&wide);
+        assert_eq!(rows[0], ACCEPTOR_WIDE, "{wide}");
         let row = &rows[1];
         assert_eq!(row[0], ACCEPTOR);
         assert_eq!(row[6], status.peering_id.clone().unwrap());
@@ -865,23 +850,8 @@ async fn wide_columns_and_events_tell_what_happened_last() {
         let wide = kubectl
             .ok(&["get", "peeringdialers", "-n", NS, "-o", "wide"])
             .await;
-        let rows = wide_table(&wide);
-        assert_eq!(
-            rows[0],
-            [
-                "NAME",
-                "READY",
-                "REASON",
-                "STATE",
-                "SECRET",
-                "PEER NAME",
-                "PEERING ID",
-                "LAST SYNC",
-                "REMOTE DC",
-                "AGE"
-            ],
-            "{wide}"
-        );
+        let rows = table(&wide);
+        assert_eq!(rows[0], DIALER_WIDE, "{wide}");
         assert_eq!(
             rows[1][6],
             dialer_status.peering_id.clone().unwrap(),
@@ -890,33 +860,4 @@ async fn wide_columns_and_events_tell_what_happened_last() {
         assert_eq!(rows[1][8], "dc1", "{wide}");
     }
     c.stop().await;
-}
-
-/// A kubectl table as rows of cells, split at the header's column starts (headers such as "PEER NAME" hold a
-/// space; a column starts after two spaces).
-fn wide_table(text: &str) -> Vec<Vec<String>> {
-    let mut lines = text.lines();
-    let header = lines.next().expect("a header line");
-    let starts: Vec<usize> = header
-        .char_indices()
-        .filter(|(i, c)| *c != ' ' && (*i == 0 || header[..*i].ends_with("  ")))
-        .map(|(i, _)| i)
-        .collect();
-    std::iter::once(header)
-        .chain(lines)
-        .map(|line| {
-            starts
-                .iter()
-                .enumerate()
-                .map(|(n, start)| {
-                    let end = starts
-                        .get(n + 1)
-                        .copied()
-                        .unwrap_or(line.len())
-                        .min(line.len());
-                    line.get(*start..end).unwrap_or("").trim().to_owned()
-                })
-                .collect()
-        })
-        .collect()
 }

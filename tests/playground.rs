@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use support::columns::ACCEPTOR_WIDE;
 use test_support::kubectl::{Binary, Kubectl, binaries, table};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_consul-peering-operator");
@@ -200,23 +201,7 @@ async fn apply_wait_and_list_in_a_fresh_playground(binary: &'static Binary, name
         .ok(&["get", "pacc", "-o", "wide", "--context", "dc1"])
         .await;
     let rows = table(&wide);
-    assert_eq!(
-        rows[0],
-        [
-            "NAME",
-            "READY",
-            "REASON",
-            "STATE",
-            "SECRET",
-            "PEER NAME",
-            "PEERING ID",
-            "LAST SYNC",
-            "DELIVERED TO",
-            "DELIVERED",
-            "AGE"
-        ],
-        "{wide}"
-    );
+    assert_eq!(rows[0], ACCEPTOR_WIDE, "{wide}");
     let peering_id = kubectl
         .ok(&[
             "get",

@@ -1,6 +1,7 @@
 //! The integration tests' helpers: a library (package `operator-test-support`, a dev-dependency of the operator
 //! only), so that every test uses just what it needs of them.
 
+pub mod columns;
 pub mod helm;
 pub mod operator;
 pub mod process;
