@@ -68,6 +68,60 @@ fn the_playground_grants_what_the_chart_does() {
     assert_eq!(chart, playground);
 }
 
+/// The playground's operators work as that ServiceAccount and nothing more: an acceptor gets Ready with every
+/// request of the operator made as the account, which kubectl finds may not delete a peering resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playground_operators_run_as_the_charts_service_account() {
+    use consul_peering_operator::playground::{self, PlaygroundArgs, rbac};
+    emulator_common::install_crypto_provider();
+    let dir = std::env::temp_dir().join(format!("rbac-playground-{}", std::process::id()));
+    let args = PlaygroundArgs {
+        state_dir: Some(dir.clone()),
+        empty: false,
+        consul: Vec::new(),
+    };
+    let pg = playground::start(&args, &dir)
+        .await
+        .expect("playground starts");
+    let dc1 = pg.cluster("dc1");
+    let client = dc1.kube.client();
+    let _: PeeringAcceptor = playground::apply_example(&client, playground::EXAMPLE_ACCEPTOR)
+        .await
+        .unwrap();
+    wait_ready::<PeeringAcceptor>(&client, "default", "dc2").await;
+    let account = format!("system:serviceaccount:{}:{}", rbac::NAME, rbac::NAME);
+    let status_patches: u64 = dc1
+        .kube
+        .request_counts()
+        .iter()
+        .filter(|c| c.resource == "peeringacceptors.consulpeering.io/status")
+        .map(|c| {
+            assert_eq!(c.user, account, "{c:?}");
+            c.count
+        })
+        .sum();
+    assert!(status_patches > 0);
+    let kubectl = Kubectl::new(&binaries()[0]).with_kubeconfig(pg.kubeconfig_path());
+    let as_account = format!("--as={account}");
+    for (verb, answer) in [("patch", "yes\n"), ("delete", "no\n")] {
+        let args = [
+            "--context",
+            "dc1",
+            "auth",
+            "can-i",
+            verb,
+            "peeringacceptors.consulpeering.io",
+            "-n",
+            "default",
+            &as_account,
+        ];
+        let out = kubectl.run(&args).await;
+        assert_eq!(String::from_utf8_lossy(&out.stdout), answer, "{verb}");
+    }
+    pg.shutdown().await.expect("the playground stops cleanly");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The name the pod of the Deployment would get.
 fn pod_name(rendered: &Rendered) -> String {
     let deployment = rendered.one("Deployment")["metadata"]["name"]
