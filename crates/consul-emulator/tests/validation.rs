@@ -5,7 +5,7 @@ mod common;
 
 use base64::Engine;
 use common::*;
-use consul_emulator::{Config, PeeringState};
+use consul_emulator::{Config, Handle, PeeringState};
 
 const NAME_RULE: &str = "is not a valid peer name: a valid peering name must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
 
@@ -30,52 +30,22 @@ async fn generate_token_request_decoding() {
     let dc = start(config("dc1")).await;
     let no_body = send(client().post(format!("{}/v1/peering/token", dc.url()))).await;
     assert_answer(&no_body, 400, "Body decoding failed: EOF");
-    assert_answer(
-        &post(&dc, "/v1/peering/token", "").await,
-        400,
-        "Body decoding failed: EOF",
-    );
-    assert_answer(
-        &post(&dc, "/v1/peering/token", "abc").await,
-        400,
-        "Body decoding failed: invalid character 'a' looking for beginning of value",
-    );
-    assert_answer(
-        &post(&dc, "/v1/peering/token", r#"{"PeerName":"a""#).await,
-        400,
-        "Body decoding failed: unexpected EOF",
-    );
-    assert_answer(
-        &post(
-            &dc,
-            "/v1/peering/token",
-            r#"{"PeerName":"a","Datacenter":"dc1"}"#,
-        )
-        .await,
-        400,
-        r#"Body decoding failed: json: unknown field "Datacenter""#,
-    );
-    assert_answer(
-        &post(&dc, "/v1/peering/token", r#"{"PeerName":"a","Token":"x"}"#).await,
-        400,
-        r#"Body decoding failed: json: unknown field "Token""#,
-    );
-    assert_answer(
-        &post(&dc, "/v1/peering/token", r#"{"PeerName":7}"#).await,
-        400,
-        "Body decoding failed: json: cannot unmarshal number into Go struct field PeeringGenerateTokenRequest.PeerName of type string",
-    );
-    assert_answer(
-        &post(&dc, "/v1/peering/token", "{}").await,
-        400,
-        "PeerName is required in the payload when generating a new peering token.",
-    );
-    // A top-level null decodes to an empty request, as in Go.
-    assert_answer(
-        &post(&dc, "/v1/peering/token", "null").await,
-        400,
-        "PeerName is required in the payload when generating a new peering token.",
-    );
+    assert_refused(
+        &dc,
+        "/v1/peering/token",
+        &[
+            ("", "Body decoding failed: EOF"),
+            ("abc", "Body decoding failed: invalid character 'a' looking for beginning of value"),
+            (r#"{"PeerName":"a""#, "Body decoding failed: unexpected EOF"),
+            (r#"{"PeerName":"a","Datacenter":"dc1"}"#, r#"Body decoding failed: json: unknown field "Datacenter""#),
+            (r#"{"PeerName":"a","Token":"x"}"#, r#"Body decoding failed: json: unknown field "Token""#),
+            (r#"{"PeerName":7}"#, "Body decoding failed: json: cannot unmarshal number into Go struct field PeeringGenerateTokenRequest.PeerName of type string"),
+            ("{}", "PeerName is required in the payload when generating a new peering token."),
+            // A top-level null decodes to an empty request, as in Go.
+            ("null", "PeerName is required in the payload when generating a new peering token."),
+        ],
+    )
+    .await;
     // Field names match case-insensitively.
     let ok = post(
         &dc,
@@ -362,31 +332,17 @@ async fn establish_request_decoding() {
     let dc = start(config("dc1")).await;
     let no_body = send(client().post(format!("{}/v1/peering/establish", dc.url()))).await;
     assert_answer(&no_body, 400, "Body decoding failed: EOF");
-    assert_answer(
-        &post(&dc, "/v1/peering/establish", "[1]").await,
-        400,
-        "Body decoding failed: json: cannot unmarshal array into Go value of type api.PeeringEstablishRequest",
-    );
-    assert_answer(
-        &post(
-            &dc,
-            "/v1/peering/establish",
-            r#"{"PeerName":"a","Datacenter":"x"}"#,
-        )
-        .await,
-        400,
-        r#"Body decoding failed: json: unknown field "Datacenter""#,
-    );
-    assert_answer(
-        &post(&dc, "/v1/peering/establish", "{}").await,
-        400,
-        "PeerName is required in the payload when establishing a peering.",
-    );
-    assert_answer(
-        &post(&dc, "/v1/peering/establish", r#"{"peername":"a"}"#).await,
-        400,
-        "PeeringToken is required in the payload when establishing a peering.",
-    );
+    assert_refused(
+        &dc,
+        "/v1/peering/establish",
+        &[
+            ("[1]", "Body decoding failed: json: cannot unmarshal array into Go value of type api.PeeringEstablishRequest"),
+            (r#"{"PeerName":"a","Datacenter":"x"}"#, r#"Body decoding failed: json: unknown field "Datacenter""#),
+            ("{}", "PeerName is required in the payload when establishing a peering."),
+            (r#"{"peername":"a"}"#, "PeeringToken is required in the payload when establishing a peering."),
+        ],
+    )
+    .await;
     assert_answer(
         &post(
             &dc,
@@ -781,4 +737,11 @@ async fn community_edition_never_shows_a_partition() {
     generate(&dc, "p").await;
     let a = get(&dc, "/v1/peering/p").await.json();
     assert!(a.get("Partition").is_none());
+}
+
+/// Posts each body to `path` and asserts the 400 and the message Consul answers it with.
+async fn assert_refused(dc: &Handle, path: &str, cases: &[(&str, &str)]) {
+    for (body, message) in cases {
+        assert_answer(&post(dc, path, body).await, 400, message);
+    }
 }
