@@ -20,13 +20,16 @@ use promql_parser::parser::{
 /// A series' labels, `__name__` included.
 pub type Labels = BTreeMap<String, String>;
 
+/// A series' samples: (time in seconds, value), oldest first.
+type Samples = Vec<(f64, f64)>;
+
 /// How far back an instant selector looks for a sample (Prometheus's default lookback delta).
 const LOOKBACK_SECONDS: f64 = 300.0;
 
 /// Samples by series, from one or more scrapes.
 #[derive(Debug, Default)]
 pub struct Store {
-    series: BTreeMap<Labels, Vec<(f64, f64)>>,
+    series: BTreeMap<Labels, Samples>,
     /// Metric names the scrapes declared with `# TYPE`, expanded to the names their samples take.
     declared: BTreeSet<String>,
 }
@@ -73,7 +76,7 @@ impl Store {
     fn select<'a>(
         &'a self,
         selector: &'a VectorSelector,
-    ) -> Result<impl Iterator<Item = (&'a Labels, &'a Vec<(f64, f64)>)> + 'a, String> {
+    ) -> Result<impl Iterator<Item = (&'a Labels, &'a Samples)> + 'a, String> {
         if selector.offset.is_some() || selector.at.is_some() {
             return Err(format!("{selector}: offset and @ are not supported"));
         }
