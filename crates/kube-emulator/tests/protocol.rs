@@ -19,12 +19,8 @@ struct Raw {
 
 impl Raw {
     fn new(emu: &kube_emulator::KubeEmulator) -> Raw {
-        let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
         Raw {
-            http: reqwest::Client::builder()
-                .tls_certs_only([ca])
-                .build()
-                .unwrap(),
+            http: https_client(emu),
             base: emu.url().to_string(),
             token: emu.admin_token().to_string(),
         }

@@ -47,11 +47,7 @@ async fn fails(kubectl: &Kubectl, args: &[&str]) -> String {
 
 /// A raw GET with a bearer token: status code and body.
 async fn raw_get(emu: &KubeEmulator, token: &str, path: &str) -> (u16, Value) {
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let http = https_client(&emu);
     let resp = http
         .get(format!("{}{path}", emu.url()))
         .bearer_auth(token)

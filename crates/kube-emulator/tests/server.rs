@@ -18,11 +18,7 @@ async fn raw_as(
     path: &str,
     accept: Option<&str>,
 ) -> (u16, String) {
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let http = https_client(&emu);
     let mut req = http
         .request(method.parse().unwrap(), format!("{}{path}", emu.url()))
         .bearer_auth(token.unwrap_or(emu.admin_token()));
@@ -93,11 +89,7 @@ async fn version_health_and_discovery() {
 async fn unknown_tokens_get_401_and_restricted_users_403() {
     let emu = emulator().await;
     let unauthorized = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let http = https_client(&emu);
     let anonymous = http
         .get(format!(
             "{}/api/v1/namespaces/default/configmaps",
@@ -525,11 +517,7 @@ async fn anonymous_requests_can_be_allowed_and_are_then_forbidden() {
     })
     .await
     .unwrap();
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let http = https_client(&emu);
     let resp = http
         .get(format!(
             "{}/api/v1/namespaces/trace-ns/configmaps",

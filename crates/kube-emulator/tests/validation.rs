@@ -12,11 +12,7 @@ async fn post(
     query: &str,
     body: Value,
 ) -> (u16, Vec<String>, Value) {
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let http = https_client(&emu);
     let resp = http
         .post(format!(
             "{}/apis/demo.example.com/v1/namespaces/default/gadgets{query}",
@@ -164,11 +160,7 @@ async fn status_writes_are_validated_against_the_schema() {
 async fn strict_reports_duplicate_keys() {
     let emu = emulator().await;
     install_gadget_crd(&emu).await;
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let http = https_client(&emu);
     let body = r#"{"apiVersion":"demo.example.com/v1","kind":"Gadget","metadata":{"name":"dup1"},"spec":{"size":2,"size":3}}"#;
     let resp = http
         .post(format!(

@@ -20,11 +20,7 @@ async fn raw(
     content_type: &str,
     body: Option<Value>,
 ) -> (u16, Option<String>, Value) {
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let http = https_client(&emu);
     let mut req = http
         .request(method.parse().unwrap(), format!("{}{path}", emu.url()))
         .bearer_auth(emu.admin_token())
@@ -68,11 +64,7 @@ fn generation(d: &Deployment) -> i64 {
 async fn discovery_and_openapi_list_the_kinds_with_their_scope_and_subresources() {
     let emu = emulator().await;
     let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
+    let http = https_client(&emu);
     let get = |path: &str, accept: &str| {
         http.get(format!("{}{path}", emu.url()))
             .bearer_auth(emu.admin_token())

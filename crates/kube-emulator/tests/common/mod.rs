@@ -8,6 +8,15 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube_emulator::KubeEmulator;
 use serde_json::{Value, json};
 
+/// An HTTPS client that trusts the emulator's CA, for raw requests (it sends no credentials by itself).
+pub fn https_client(emu: &KubeEmulator) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap()
+}
+
 pub async fn emulator() -> KubeEmulator {
     emulator_common::install_crypto_provider();
     kube_emulator::start().await.expect("emulator starts")
