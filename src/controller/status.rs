@@ -221,7 +221,7 @@ fn delivery_changes(
             .is_none_or(|c| c.status == ConditionStatus::True || c.reason != now.reason)
         {
             let note = format!("Delivering the token to {where_to} failed: {}", now.message);
-            events.push((EventType::Warning, "DeliveryFailed", note));
+            events.push((EventType::Warning, reason::DELIVERY_FAILED, note));
         }
     }
     events
@@ -279,4 +279,60 @@ where
     )
     .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(namespace: &str, status: ConditionStatus, reason: &str, fp: &str) -> DeliveryStatus {
+        DeliveryStatus {
+            kubeconfig_secret_name: "dc2-kubeconfig".into(),
+            kubeconfig_secret_key: None,
+            namespace: namespace.into(),
+            secret_name: "peering-token-dc2".into(),
+            conditions: vec![Condition::new(
+                CONDITION_DELIVERED,
+                status,
+                reason,
+                "the target cluster does not answer",
+                None,
+                now(),
+            )],
+            last_delivered_time: None,
+            token_fingerprint: Some(fp.into()),
+        }
+    }
+
+    fn reasons(events: &[(EventType, &'static str, String)]) -> Vec<&'static str> {
+        events.iter().map(|(_, reason, _)| *reason).collect()
+    }
+
+    #[test]
+    fn delivery_events_name_each_target_that_changed() {
+        let ok = |ns: &str, fp: &str| target(ns, ConditionStatus::True, reason::DELIVERED, fp);
+        let failing = |ns: &str| target(ns, ConditionStatus::False, reason::DELIVERY_FAILED, "a");
+        // First delivery to two targets: one Event each, naming where the token went.
+        let events = delivery_changes(&[], &[ok("a", "fp1"), ok("b", "fp1")]);
+        assert_eq!(reasons(&events), ["TokenDelivered", "TokenDelivered"]);
+        assert!(events[0].2.contains("namespace a") && events[0].2.contains("dc2-kubeconfig"));
+        assert!(events[0].2.contains("fp1"));
+        // Nothing changed: nothing to tell.
+        assert!(delivery_changes(&[ok("a", "fp1")], &[ok("a", "fp1")]).is_empty());
+        // A new token reached the target.
+        assert_eq!(
+            reasons(&delivery_changes(&[ok("a", "fp1")], &[ok("a", "fp2")])),
+            ["TokenDelivered"]
+        );
+        // Failing: a Warning with the condition's message, once.
+        let events = delivery_changes(&[ok("a", "fp1")], &[failing("a")]);
+        assert_eq!(reasons(&events), [reason::DELIVERY_FAILED]);
+        assert_eq!(events[0].0, EventType::Warning);
+        assert!(
+            events[0]
+                .2
+                .ends_with("failed: the target cluster does not answer")
+        );
+        assert!(delivery_changes(&[failing("a")], &[failing("a")]).is_empty());
+    }
 }
