@@ -22,8 +22,8 @@ use super::token_secret::{self, TokenRecord};
 use super::{Context, delivery};
 use crate::consul::{self, PeeringState};
 use crate::crd::{
-    Condition, DeliveryStatus, FIELD_MANAGER, Peered, PeeringAcceptor, PeeringAcceptorStatus,
-    SecretOwner, StatusSecretRef, reason, token_fingerprint,
+    DeliveryStatus, FIELD_MANAGER, Peered, PeeringAcceptor, PeeringAcceptorStatus, SecretOwner,
+    StatusSecretRef, reason, token_fingerprint,
 };
 
 /// What one pass learnt, for the status.
@@ -46,23 +46,85 @@ impl Reconciled for PeeringAcceptor {
         self.status.as_ref()
     }
 
-    fn current_conditions(&self) -> &[Condition] {
-        self.status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or_default()
-    }
-
     async fn sync(&self, ctx: &Context, observed: &mut Observed) -> Result<Action, Error> {
         sync(self, ctx, observed).await
     }
 
     fn readiness(&self, observed: &Observed) -> Readiness {
-        readiness(self, observed)
+        let peer = self.peer_name();
+        if observed.waiting_for_deletion {
+            return Readiness::not_ready(
+                reason::PEERING_DELETING,
+                format!(
+                    "Consul is deleting the peering {peer:?}; a new token is generated once it is gone"
+                ),
+            );
+        }
+        let Some(record) = &observed.record else {
+            return Readiness::not_ready(
+                reason::CONSUL_UNAVAILABLE,
+                "no token has been issued yet",
+            );
+        };
+        let state = observed.peering.as_ref().map(|p| &p.state);
+        if let Some(readiness) = stream_readiness(peer, state) {
+            return readiness;
+        }
+        if state == Some(&PeeringState::Terminated) {
+            return Readiness::not_ready(
+                reason::PEERING_TERMINATED,
+                format!(
+                    "the peer deleted its side of the peering {peer:?}; raise the consulpeering.io/peering-version \
+                     annotation to issue a new token"
+                ),
+            );
+        }
+        Readiness::ready(
+            reason::READY,
+            format!(
+                "the token for peer {peer:?} is in Secret {} (key {}); waiting for the peer to establish",
+                self.spec.peer.secret.name, record.issued.key
+            ),
+        )
     }
 
     fn status_of(&self, observed: &Observed, readiness: &Readiness) -> PeeringAcceptorStatus {
-        status_of(self, observed, readiness)
+        let current = self.status.clone().unwrap_or_default();
+        let generation = self.meta().generation;
+        let record = observed.record.as_ref();
+        PeeringAcceptorStatus {
+            conditions: with_ready(current.conditions.clone(), readiness, generation),
+            observed_generation: generation,
+            secret: record.map(|r| StatusSecretRef {
+                name: Some(self.spec.peer.secret.name.clone()),
+                key: Some(r.issued.key.clone()),
+                backend: Some(self.spec.peer.secret.backend.as_str().to_owned()),
+                resource_version: observed.secret_resource_version.clone(),
+            }),
+            peering_id: record
+                .map(|r| r.issued.peering_id.clone())
+                .or(current.peering_id),
+            state: observed
+                .peering
+                .as_ref()
+                .map(|p| p.state.to_string())
+                .or(if record.is_some() {
+                    None
+                } else {
+                    current.state
+                }),
+            latest_peering_version: record
+                .map(|r| r.issued.version)
+                .or(current.latest_peering_version),
+            last_synced_time: record
+                .and_then(|r| parse_time(&r.generated_at))
+                .or(current.last_synced_time),
+            delivery: match &observed.delivery {
+                Some(delivery) => delivery.clone(),
+                None if self.spec.delivery.as_ref().is_none_or(|d| d.is_empty()) => Vec::new(),
+                None => current.delivery,
+            },
+        }
     }
 
     async fn cleanup(&self, ctx: &Context) -> Result<Action, Error> {
@@ -371,84 +433,6 @@ async fn write_secret(
     Ok(written.resource_version())
 }
 
-fn readiness(acceptor: &PeeringAcceptor, observed: &Observed) -> Readiness {
-    let peer = acceptor.peer_name();
-    if observed.waiting_for_deletion {
-        return Readiness::not_ready(
-            reason::PEERING_DELETING,
-            format!(
-                "Consul is deleting the peering {peer:?}; a new token is generated once it is gone"
-            ),
-        );
-    }
-    let Some(record) = &observed.record else {
-        return Readiness::not_ready(reason::CONSUL_UNAVAILABLE, "no token has been issued yet");
-    };
-    let state = observed.peering.as_ref().map(|p| &p.state);
-    if let Some(readiness) = stream_readiness(peer, state) {
-        return readiness;
-    }
-    if state == Some(&PeeringState::Terminated) {
-        return Readiness::not_ready(
-            reason::PEERING_TERMINATED,
-            format!(
-                "the peer deleted its side of the peering {peer:?}; raise the consulpeering.io/peering-version \
-                 annotation to issue a new token"
-            ),
-        );
-    }
-    Readiness::ready(
-        reason::READY,
-        format!(
-            "the token for peer {peer:?} is in Secret {} (key {}); waiting for the peer to establish",
-            acceptor.spec.peer.secret.name, record.issued.key
-        ),
-    )
-}
-
-fn status_of(
-    acceptor: &PeeringAcceptor,
-    observed: &Observed,
-    readiness: &Readiness,
-) -> PeeringAcceptorStatus {
-    let current = acceptor.status.clone().unwrap_or_default();
-    let generation = acceptor.meta().generation;
-    let record = observed.record.as_ref();
-    PeeringAcceptorStatus {
-        conditions: with_ready(current.conditions.clone(), readiness, generation),
-        observed_generation: generation,
-        secret: record.map(|r| StatusSecretRef {
-            name: Some(acceptor.spec.peer.secret.name.clone()),
-            key: Some(r.issued.key.clone()),
-            backend: Some(acceptor.spec.peer.secret.backend.as_str().to_owned()),
-            resource_version: observed.secret_resource_version.clone(),
-        }),
-        peering_id: record
-            .map(|r| r.issued.peering_id.clone())
-            .or(current.peering_id),
-        state: observed
-            .peering
-            .as_ref()
-            .map(|p| p.state.to_string())
-            .or(if record.is_some() {
-                None
-            } else {
-                current.state
-            }),
-        latest_peering_version: record
-            .map(|r| r.issued.version)
-            .or(current.latest_peering_version),
-        last_synced_time: record
-            .and_then(|r| parse_time(&r.generated_at))
-            .or(current.last_synced_time),
-        delivery: match &observed.delivery {
-            Some(delivery) => delivery.clone(),
-            None if acceptor.spec.delivery.as_ref().is_none_or(|d| d.is_empty()) => Vec::new(),
-            None => current.delivery,
-        },
-    }
-}
-
 /// Deletion: the Consul peering this acceptor created, then its Secret. A failed Consul delete
 /// keeps the finalizer and is retried (unlike consul-k8s, which drops it).
 async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Error> {
@@ -529,7 +513,7 @@ async fn report_failed_delete(
         record,
         ..Observed::default()
     };
-    let desired = status_of(acceptor, &observed, &readiness);
+    let desired = acceptor.status_of(&observed, &readiness);
     let api: Api<PeeringAcceptor> = ctx.api(&acceptor.namespace().unwrap_or_default());
     let _ = write_if_changed(&api, acceptor, acceptor.status.as_ref(), &desired).await;
 }

@@ -23,7 +23,7 @@ use super::status::{Readiness, now, parse_time, publish, with_ready};
 use super::{Context, resource_key};
 use crate::consul::{self, PeeringState, PeeringToken};
 use crate::crd::{
-    Condition, Peered, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
+    Peered, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
     token_fingerprint,
 };
 
@@ -60,23 +60,79 @@ impl Reconciled for PeeringDialer {
         self.status.as_ref()
     }
 
-    fn current_conditions(&self) -> &[Condition] {
-        self.status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or_default()
-    }
-
     async fn sync(&self, ctx: &Context, observed: &mut Observed) -> Result<Action, Error> {
         sync(self, ctx, observed).await
     }
 
     fn readiness(&self, observed: &Observed) -> Readiness {
-        readiness(self, observed)
+        let peer = self.peer_name();
+        match observed.waiting {
+            Some(Waiting::ForDeletion) => {
+                return Readiness::not_ready(
+                    reason::PEERING_DELETING,
+                    format!(
+                        "Consul is deleting the peering {peer:?}; the self establishes again once it is gone"
+                    ),
+                );
+            }
+            Some(Waiting::PeerTerminated) => {
+                return Readiness::not_ready(
+                    reason::PEERING_TERMINATED,
+                    format!(
+                        "the accepting cluster deleted the peering {peer:?}; a new token from it is needed \
+                         to establish again"
+                    ),
+                );
+            }
+            None => {}
+        }
+        let state = observed.peering.as_ref().map(|p| &p.state);
+        if let Some(readiness) = stream_readiness(peer, state) {
+            return readiness;
+        }
+        if state == Some(&PeeringState::Terminated) {
+            return Readiness::not_ready(
+                reason::PEERING_TERMINATED,
+                format!("the accepting cluster deleted the peering {peer:?}"),
+            );
+        }
+        Readiness::not_ready(
+            reason::ESTABLISHING,
+            format!("the peering {peer:?} is established; waiting for its stream to the peer"),
+        )
     }
 
     fn status_of(&self, observed: &Observed, readiness: &Readiness) -> PeeringDialerStatus {
-        status_of(self, observed, readiness)
+        let current = self.status.clone().unwrap_or_default();
+        let generation = self.meta().generation;
+        let peering = observed.peering.as_ref();
+        let ours = peering.filter(|p| p.meta.contains_key(META_TOKEN_FINGERPRINT));
+        let spec = &self.spec.peer.secret;
+        PeeringDialerStatus {
+            conditions: with_ready(current.conditions.clone(), readiness, generation),
+            observed_generation: generation,
+            secret: Some(StatusSecretRef {
+                name: Some(spec.name.clone()),
+                key: Some(spec.key.clone()),
+                backend: Some(spec.backend.as_str().to_owned()),
+                resource_version: observed
+                    .secret_resource_version
+                    .clone()
+                    .or(current.secret.and_then(|s| s.resource_version)),
+            }),
+            peering_id: peering.map(|p| p.id.clone()),
+            state: peering.map(|p| p.state.to_string()),
+            latest_peering_version: ours
+                .and_then(|p| p.meta.get(META_PEERING_VERSION)?.parse().ok()),
+            last_synced_time: ours.and_then(|p| parse_time(p.meta.get(META_ESTABLISHED_AT)?)),
+            remote: peering
+                .filter(|p| !p.remote_datacenter.is_empty() || !p.remote_partition.is_empty())
+                .map(|p| RemoteStatus {
+                    datacenter: Some(p.remote_datacenter.clone()).filter(|s| !s.is_empty()),
+                    partition: Some(p.remote_partition.clone()).filter(|s| !s.is_empty()),
+                }),
+            token_fingerprint: ours.and_then(|p| p.meta.get(META_TOKEN_FINGERPRINT).cloned()),
+        }
     }
 
     async fn cleanup(&self, ctx: &Context) -> Result<Action, Error> {
@@ -272,80 +328,6 @@ async fn establish(
     publish(ctx, dialer, EventType::Normal, "Established", note).await;
     observed.peering = ctx.peerings.read_fresh(partition, peer_name).await?;
     Ok(Action::await_change())
-}
-
-fn readiness(dialer: &PeeringDialer, observed: &Observed) -> Readiness {
-    let peer = dialer.peer_name();
-    match observed.waiting {
-        Some(Waiting::ForDeletion) => {
-            return Readiness::not_ready(
-                reason::PEERING_DELETING,
-                format!(
-                    "Consul is deleting the peering {peer:?}; the dialer establishes again once it is gone"
-                ),
-            );
-        }
-        Some(Waiting::PeerTerminated) => {
-            return Readiness::not_ready(
-                reason::PEERING_TERMINATED,
-                format!(
-                    "the accepting cluster deleted the peering {peer:?}; a new token from it is needed \
-                     to establish again"
-                ),
-            );
-        }
-        None => {}
-    }
-    let state = observed.peering.as_ref().map(|p| &p.state);
-    if let Some(readiness) = stream_readiness(peer, state) {
-        return readiness;
-    }
-    if state == Some(&PeeringState::Terminated) {
-        return Readiness::not_ready(
-            reason::PEERING_TERMINATED,
-            format!("the accepting cluster deleted the peering {peer:?}"),
-        );
-    }
-    Readiness::not_ready(
-        reason::ESTABLISHING,
-        format!("the peering {peer:?} is established; waiting for its stream to the peer"),
-    )
-}
-
-fn status_of(
-    dialer: &PeeringDialer,
-    observed: &Observed,
-    readiness: &Readiness,
-) -> PeeringDialerStatus {
-    let current = dialer.status.clone().unwrap_or_default();
-    let generation = dialer.meta().generation;
-    let peering = observed.peering.as_ref();
-    let ours = peering.filter(|p| p.meta.contains_key(META_TOKEN_FINGERPRINT));
-    let spec = &dialer.spec.peer.secret;
-    PeeringDialerStatus {
-        conditions: with_ready(current.conditions.clone(), readiness, generation),
-        observed_generation: generation,
-        secret: Some(StatusSecretRef {
-            name: Some(spec.name.clone()),
-            key: Some(spec.key.clone()),
-            backend: Some(spec.backend.as_str().to_owned()),
-            resource_version: observed
-                .secret_resource_version
-                .clone()
-                .or(current.secret.and_then(|s| s.resource_version)),
-        }),
-        peering_id: peering.map(|p| p.id.clone()),
-        state: peering.map(|p| p.state.to_string()),
-        latest_peering_version: ours.and_then(|p| p.meta.get(META_PEERING_VERSION)?.parse().ok()),
-        last_synced_time: ours.and_then(|p| parse_time(p.meta.get(META_ESTABLISHED_AT)?)),
-        remote: peering
-            .filter(|p| !p.remote_datacenter.is_empty() || !p.remote_partition.is_empty())
-            .map(|p| RemoteStatus {
-                datacenter: Some(p.remote_datacenter.clone()).filter(|s| !s.is_empty()),
-                partition: Some(p.remote_partition.clone()).filter(|s| !s.is_empty()),
-            }),
-        token_fingerprint: ours.and_then(|p| p.meta.get(META_TOKEN_FINGERPRINT).cloned()),
-    }
 }
 
 /// Deletion: the dialer-side peering in Consul (only one this operator established). The

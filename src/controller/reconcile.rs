@@ -17,7 +17,9 @@ use super::Context;
 use super::error::Error;
 use super::status::{Readiness, ReportedStatus, report};
 use crate::consul::PeeringState;
-use crate::crd::{Condition, FINALIZER, Peered, reason};
+use crate::crd::{
+    Condition, FINALIZER, Peered, PeeringAcceptorStatus, PeeringDialerStatus, reason,
+};
 
 /// A kind the operator reconciles: what its passes learn and how that reads as a status.
 pub(super) trait Reconciled:
@@ -33,12 +35,10 @@ pub(super) trait Reconciled:
 {
     /// What one pass learnt, for the status.
     type Observed: Default + Send;
-    type Status: Serialize + PartialEq + ReportedStatus + Send + Sync;
+    type Status: Serialize + PartialEq + ReportedStatus + Conditioned + Send + Sync;
 
     /// The status as the API server has it.
     fn current_status(&self) -> Option<&Self::Status>;
-    /// Its conditions.
-    fn current_conditions(&self) -> &[Condition];
     /// Brings Consul and the Secrets in line with the spec, noting what it saw in `observed`.
     fn sync(
         &self,
@@ -51,6 +51,23 @@ pub(super) trait Reconciled:
     fn status_of(&self, observed: &Self::Observed, readiness: &Readiness) -> Self::Status;
     /// Undoes what the operator did for this resource, before its finalizer goes.
     fn cleanup(&self, ctx: &Context) -> impl Future<Output = Result<Action, Error>> + Send;
+}
+
+/// A status with conditions.
+pub(super) trait Conditioned {
+    fn conditions(&self) -> &[Condition];
+}
+
+impl Conditioned for PeeringAcceptorStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+}
+
+impl Conditioned for PeeringDialerStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
 }
 
 /// Entry point for the controller runtime.
@@ -78,7 +95,10 @@ async fn apply<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         Err(e) => Readiness::not_ready(e.reason(), e.to_string()),
     };
     let desired = obj.status_of(&observed, &readiness);
-    let previous = obj.current_conditions();
+    let previous = obj
+        .current_status()
+        .map(|s| s.conditions())
+        .unwrap_or_default();
     report(
         ctx,
         obj,
