@@ -344,6 +344,13 @@ async fn generate(
         record.fingerprint
     );
     publish(ctx, acceptor, EventType::Normal, event, note).await;
+    // Events expire; the log keeps it. The fingerprint identifies the token, never the token.
+    tracing::info!(
+        cause = cause.label(),
+        fingerprint = %record.fingerprint,
+        secret = %acceptor.spec.peer.secret.name,
+        "peering token generated"
+    );
     // The snapshot learns of the new peering from this read, before the next pass looks.
     observed.peering = ctx
         .peerings
@@ -458,6 +465,13 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
             format!("Deleted the Consul peering {name:?}"),
         )
         .await;
+        let fingerprint = record.as_ref().map(|r| r.fingerprint.as_str());
+        tracing::info!(
+            partition,
+            peering = %name,
+            fingerprint = fingerprint.unwrap_or("unknown"),
+            "peering deleted"
+        );
     }
     delivery::withdraw(acceptor, &ctx.kube, &ctx.remotes)
         .await

@@ -326,6 +326,12 @@ async fn establish(
         attempt.fingerprint
     );
     publish(ctx, dialer, EventType::Normal, "Established", note).await;
+    // Events expire; the log keeps it. The fingerprint identifies the token, never the token.
+    tracing::info!(
+        cause = attempt.cause.label(),
+        fingerprint = %attempt.fingerprint,
+        "peering established"
+    );
     observed.peering = ctx.peerings.read_fresh(partition, peer_name).await?;
     Ok(Action::await_change())
 }
@@ -336,10 +342,10 @@ async fn cleanup(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error>
     let partition = dialer.partition().to_owned();
     let peer_name = dialer.peer_name();
     let peering = ctx.peerings.read_fresh(&partition, peer_name).await?;
-    if peering
+    let established_with = peering
         .as_ref()
-        .is_some_and(|p| p.meta.contains_key(META_TOKEN_FINGERPRINT))
-    {
+        .and_then(|p| p.meta.get(META_TOKEN_FINGERPRINT));
+    if let Some(fingerprint) = established_with {
         ctx.consul.get(&partition)?.delete(peer_name).await?;
         publish(
             ctx,
@@ -349,6 +355,7 @@ async fn cleanup(dialer: &PeeringDialer, ctx: &Context) -> Result<Action, Error>
             format!("Deleted the Consul peering {peer_name:?}"),
         )
         .await;
+        tracing::info!(partition, %fingerprint, "peering deleted");
     }
     ctx.set_rejected_token(&resource_key(dialer), None);
     Ok(Action::await_change())

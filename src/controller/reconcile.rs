@@ -70,7 +70,18 @@ impl Conditioned for PeeringDialerStatus {
     }
 }
 
-/// Entry point for the controller runtime.
+/// Entry point for the controller runtime. Its span names the resource and its Consul peer, so
+/// every line logged during the pass says which one it is about.
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(
+        kind = %K::kind(&()),
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        peer = %obj.peer_name(),
+    )
+)]
 pub(super) async fn reconcile<K: Reconciled>(
     obj: Arc<K>,
     ctx: Arc<Context>,
