@@ -136,7 +136,9 @@ impl Auth {
         self.tokens.get(token)
     }
 
+    /// Remembers a new token, forgetting those that expired.
     pub fn issue(&mut self, token: String, issued: IssuedToken) {
+        self.issued.retain(|_, t| !t.expired());
         self.issued.insert(token, issued);
     }
 

@@ -36,6 +36,12 @@ pub struct IssuedToken {
     bound_secret: Option<(String, String)>,
 }
 
+impl IssuedToken {
+    pub fn expired(&self) -> bool {
+        Timestamp::now() >= self.expires
+    }
+}
+
 /// The user a token issued by [`create`] stands for, if it is still valid.
 pub fn authenticate(shared: &Shared, token: &str) -> Option<User> {
     let issued = shared
@@ -43,7 +49,7 @@ pub fn authenticate(shared: &Shared, token: &str) -> Option<User> {
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .issued(token)?;
-    if Timestamp::now() >= issued.expires {
+    if issued.expired() {
         return None;
     }
     let state = shared.lock();
