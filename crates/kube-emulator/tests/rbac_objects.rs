@@ -47,7 +47,7 @@ async fn fails(kubectl: &Kubectl, args: &[&str]) -> String {
 
 /// A raw GET with a bearer token: status code and body.
 async fn raw_get(emu: &KubeEmulator, token: &str, path: &str) -> (u16, Value) {
-    let http = https_client(&emu);
+    let http = https_client(emu);
     let resp = http
         .get(format!("{}{path}", emu.url()))
         .bearer_auth(token)

@@ -18,7 +18,7 @@ async fn raw_as(
     path: &str,
     accept: Option<&str>,
 ) -> (u16, String) {
-    let http = https_client(&emu);
+    let http = https_client(emu);
     let mut req = http
         .request(method.parse().unwrap(), format!("{}{path}", emu.url()))
         .bearer_auth(token.unwrap_or(emu.admin_token()));

@@ -12,7 +12,7 @@ async fn post(
     query: &str,
     body: Value,
 ) -> (u16, Vec<String>, Value) {
-    let http = https_client(&emu);
+    let http = https_client(emu);
     let resp = http
         .post(format!(
             "{}/apis/demo.example.com/v1/namespaces/default/gadgets{query}",

@@ -20,7 +20,7 @@ async fn raw(
     content_type: &str,
     body: Option<Value>,
 ) -> (u16, Option<String>, Value) {
-    let http = https_client(&emu);
+    let http = https_client(emu);
     let mut req = http
         .request(method.parse().unwrap(), format!("{}{path}", emu.url()))
         .bearer_auth(emu.admin_token())
