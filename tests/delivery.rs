@@ -684,7 +684,7 @@ async fn delivering_through_a_gate(c: &TwoClusters) -> Gate {
         &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
     )
     .await;
-    wait_delivered(&c).await;
+    wait_delivered(c).await;
     gate
 }
 
