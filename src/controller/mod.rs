@@ -19,15 +19,17 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 pub use crate::consul::ConsulClients;
-use crate::crd::{PeeringAcceptor, PeeringDialer};
 use crate::telemetry::{Health, Metrics};
 pub use error::Error;
 use peerings::ConsulPeerings;
@@ -220,6 +222,63 @@ where
     }
 }
 
+/// What sets one kind's controller apart.
+struct Kind<K> {
+    /// The `controller` label of its metrics.
+    controller: &'static str,
+    /// Its own watch in the watch-restart metric.
+    watch: &'static str,
+    /// Whether a resource reads (or writes) a token Secret.
+    uses_secret: fn(&K, &PartialObjectMeta<Secret>) -> bool,
+}
+
+/// One kind's controller, woken by its own objects, the token Secrets they use, Consul's
+/// changes of their peers and `wakeups`. It ends at `shutdown` (at once while its cache has
+/// not synced); its store tells when the cache has.
+fn controller<K, S, W>(
+    ctx: &Arc<Context>,
+    namespace: Option<&str>,
+    kind: Kind<K>,
+    wakeups: W,
+    health: &Health,
+    shutdown: S,
+) -> (impl Future<Output = ()> + use<K, S, W>, Store<K>)
+where
+    K: reconcile::Reconciled,
+    S: Future<Output = ()> + Clone + Send + Sync + 'static,
+    W: Stream<Item = ObjectRef<K>> + Send + 'static,
+{
+    let controller = Controller::new(
+        scoped_api::<K>(&ctx.kube, namespace),
+        watcher::Config::default(),
+    );
+    let store = controller.store();
+    let name = kind.controller;
+    let run = controller
+        .reconcile_on(triggers::secret_events(
+            &ctx.kube,
+            namespace,
+            store.clone(),
+            kind.uses_secret,
+        ))
+        .reconcile_on(triggers::peering_events(
+            &ctx.peerings,
+            store.clone(),
+            triggers::peer_of,
+        ))
+        .reconcile_on(wakeups)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            move |obj, ctx| instrumented(name, obj, ctx, reconcile::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .inspect(count_watch_restarts(ctx.metrics.clone(), kind.watch))
+        .for_each(caches::note_watch_errors(health.clone()));
+    let run = caches::ends_unsynced_at_shutdown(run, store.clone(), shutdown);
+    (run, store)
+}
+
 /// Runs both controllers until `shutdown` completes; in-flight reconciles finish first (the
 /// caller bounds how long), and a controller whose cache has not synced yet ends at once.
 pub async fn run(
@@ -233,64 +292,33 @@ pub async fn run(
     ctx.metrics.set_leader(&identity, true);
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
 
-    let acceptors = Controller::new(
-        scoped_api::<PeeringAcceptor>(&ctx.kube, namespace),
-        watcher::Config::default(),
+    let remote_wakeups = futures::stream::iter(ctx.remotes.take_wakeups()).flatten();
+    let acceptors = Kind {
+        controller: "acceptor",
+        watch: "peeringacceptors",
+        uses_secret: triggers::acceptor_uses_secret,
+    };
+    let (acceptors, acceptor_store) = controller(
+        &ctx,
+        namespace,
+        acceptors,
+        remote_wakeups,
+        &health,
+        shutdown.clone(),
     );
-    let acceptor_store = acceptors.store();
-    let acceptors = acceptors
-        .reconcile_on(triggers::secret_events(
-            &ctx.kube,
-            namespace,
-            acceptor_store.clone(),
-            triggers::acceptor_uses_secret,
-        ))
-        .reconcile_on(triggers::peering_events(
-            &ctx.peerings,
-            acceptor_store.clone(),
-            triggers::peer_of,
-        ))
-        .reconcile_on(futures::stream::iter(ctx.remotes.take_wakeups()).flatten())
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            |obj, ctx| instrumented("acceptor", obj, ctx, reconcile::reconcile),
-            error_policy,
-            ctx.clone(),
-        )
-        .inspect(count_watch_restarts(
-            ctx.metrics.clone(),
-            "peeringacceptors",
-        ))
-        .for_each(caches::note_watch_errors(health.clone()));
-    let acceptors =
-        caches::ends_unsynced_at_shutdown(acceptors, acceptor_store.clone(), shutdown.clone());
-
-    let dialers = Controller::new(
-        scoped_api::<PeeringDialer>(&ctx.kube, namespace),
-        watcher::Config::default(),
+    let dialers = Kind {
+        controller: "dialer",
+        watch: "peeringdialers",
+        uses_secret: triggers::dialer_uses_secret,
+    };
+    let (dialers, dialer_store) = controller(
+        &ctx,
+        namespace,
+        dialers,
+        futures::stream::empty(),
+        &health,
+        shutdown,
     );
-    let dialer_store = dialers.store();
-    let dialers = dialers
-        .reconcile_on(triggers::secret_events(
-            &ctx.kube,
-            namespace,
-            dialer_store.clone(),
-            triggers::dialer_uses_secret,
-        ))
-        .reconcile_on(triggers::peering_events(
-            &ctx.peerings,
-            dialer_store.clone(),
-            triggers::peer_of,
-        ))
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            |obj, ctx| instrumented("dialer", obj, ctx, reconcile::reconcile),
-            error_policy,
-            ctx.clone(),
-        )
-        .inspect(count_watch_restarts(ctx.metrics.clone(), "peeringdialers"))
-        .for_each(caches::note_watch_errors(health.clone()));
-    let dialers = caches::ends_unsynced_at_shutdown(dialers, dialer_store.clone(), shutdown);
 
     let synced = async move {
         let (a, d) = futures::join!(
