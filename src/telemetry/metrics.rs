@@ -16,7 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use resources::ResourceMetrics;
-pub use resources::{PEERING_STATES, ResourceReport};
+pub use resources::ResourceReport;
 
 use crate::consul::PeeringState;
 

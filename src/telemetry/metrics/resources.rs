@@ -13,19 +13,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-/// The states of a Consul peering (Consul's `pbpeering.PeeringState`); one series per state and
-/// resource, 1 for the current one. A state Consul adds later is reported as `UNDEFINED`.
-pub const PEERING_STATES: [&str; 7] = [
-    "PENDING",
-    "ESTABLISHING",
-    "ACTIVE",
-    "FAILING",
-    "DELETING",
-    "TERMINATED",
-    "UNDEFINED",
-];
+use crate::consul::PeeringState;
 
-const ACTIVE: &str = "ACTIVE";
 const DIALER_KIND: &str = "PeeringDialer";
 
 /// What one reconcile pass computed for a resource's status.
@@ -53,7 +42,7 @@ struct ResourceKey {
 
 #[derive(Debug)]
 struct ResourceRecord {
-    state: Option<&'static str>,
+    state: Option<PeeringState>,
     ready: bool,
     reason: &'static str,
     last_active: Option<SystemTime>,
@@ -67,12 +56,12 @@ pub struct ResourceMetrics {
     records: Mutex<BTreeMap<ResourceKey, ResourceRecord>>,
 }
 
-fn known_state(state: &str) -> &'static str {
-    PEERING_STATES
-        .iter()
-        .find(|s| **s == state)
-        .copied()
-        .unwrap_or("UNDEFINED")
+/// One series per state Consul defines; a state Consul adds later is reported as `UNDEFINED`.
+fn known_state(state: &str) -> PeeringState {
+    match PeeringState::from(state.to_owned()) {
+        PeeringState::Other(_) => PeeringState::Undefined,
+        known => known,
+    }
 }
 
 impl ResourceMetrics {
@@ -85,7 +74,7 @@ impl ResourceMetrics {
         let state = report.state.as_deref().map(known_state);
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         let record = records.entry(key).or_insert(ResourceRecord {
-            state,
+            state: state.clone(),
             ready: report.ready,
             reason: report.reason,
             last_active: None,
@@ -93,7 +82,8 @@ impl ResourceMetrics {
             delivery: Vec::new(),
         });
         // Leaving ACTIVE: "last seen ACTIVE" stops moving now.
-        if record.state == Some(ACTIVE) && state != Some(ACTIVE) {
+        let active = Some(PeeringState::Active);
+        if record.state == active && state != active {
             record.last_active = Some(SystemTime::now());
         }
         record.state = state;
@@ -152,14 +142,14 @@ impl Collector for ResourceMetrics {
             MetricType::Gauge,
         )?;
         for (key, record) in records.iter() {
-            for state in PEERING_STATES {
+            for state in &PeeringState::KNOWN {
                 let labels = [
                     ("kind", key.kind.as_str()),
                     ("namespace", key.namespace.as_str()),
                     ("name", key.name.as_str()),
-                    ("state", state),
+                    ("state", state.as_str()),
                 ];
-                let value = i64::from(record.state == Some(state));
+                let value = i64::from(record.state.as_ref() == Some(state));
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
         }
@@ -172,7 +162,7 @@ impl Collector for ResourceMetrics {
             MetricType::Gauge,
         )?;
         for (key, record) in records.iter() {
-            let last = if record.state == Some(ACTIVE) {
+            let last = if record.state == Some(PeeringState::Active) {
                 Some(now)
             } else {
                 record.last_active
