@@ -47,6 +47,7 @@ async fn a_used_token_is_tried_once_and_a_fresh_secret_recovers() {
     let c = TwoClusters::start().await;
     let (used, fresh) = superseded_and_fresh(&c).await;
     put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &used)], true).await;
+    let history = History::<PeeringDialer>::record(c.dc2.client(), DIALER);
     apply(&c.dc2.dialers(), &dialer(DIALER, DIALER_SECRET)).await;
 
     let rejected = wait_reason_for_current_secret(&c, reason::TOKEN_REJECTED).await;
@@ -103,6 +104,16 @@ async fn a_used_token_is_tried_once_and_a_fresh_secret_recovers() {
         "the dialer saw the last label change"
     );
     assert_eq!(c.dc2.establish_calls(), 1, "the dead token was tried again");
+    // The refusal is told once: every pass that finds the dead token reports the very message
+    // of the pass that was refused (no second status write, no second story).
+    let told: std::collections::BTreeSet<String> = history
+        .versions()
+        .iter()
+        .filter_map(dialer_ready)
+        .filter(|ready| ready.reason == reason::TOKEN_REJECTED)
+        .map(|ready| ready.message.clone())
+        .collect();
+    assert_eq!(told.len(), 1, "TokenRejected told differently: {told:#?}");
 
     put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &fresh)], true).await;
     let active = wait_for(

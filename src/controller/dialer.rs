@@ -20,7 +20,7 @@ use super::peerings::{
 use super::plan::{Cause, DialerDesired, DialerPlan, WaitReason, plan_dialer};
 use super::reconcile::{Reconciled, stream_readiness};
 use super::status::{Readiness, now, parse_time, publish, with_ready};
-use super::{Context, resource_key};
+use super::{Context, RejectedToken, resource_key};
 use crate::consul::{self, PeeringState, PeeringToken};
 use crate::crd::{
     Peered, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
@@ -177,15 +177,16 @@ async fn sync(
     };
     let rejected = ctx.rejected_token(&resource_key(dialer));
     let view = peerings::view(peering.as_ref());
-    match plan_dialer(&desired, &view, rejected.as_deref()) {
+    let rejected_fingerprint = rejected.as_ref().map(|r| r.fingerprint.as_str());
+    match plan_dialer(&desired, &view, rejected_fingerprint) {
         DialerPlan::UpToDate => Ok(Action::await_change()),
         DialerPlan::WaitForDeletion => {
             observed.waiting = Some(Waiting::ForDeletion);
             Ok(Action::requeue(Duration::from_secs(5)))
         }
-        DialerPlan::AwaitNewToken(WaitReason::TokenRejected) => {
-            Err(refused_before(dialer, &fingerprint))
-        }
+        DialerPlan::AwaitNewToken(WaitReason::TokenRejected) => Err(Error::TokenRejected(
+            rejected.map_or_else(|| refused(dialer, &fingerprint, None), |r| r.message),
+        )),
         DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated) => {
             observed.waiting = Some(Waiting::PeerTerminated);
             Ok(Action::await_change())
@@ -273,13 +274,17 @@ fn decodable(dialer: &PeeringDialer, token: String) -> Result<PeeringToken, Erro
     Ok(token)
 }
 
-/// Plan step: Consul refused this very token before; wait for a new one in the Secret.
-fn refused_before(dialer: &PeeringDialer, fingerprint: &str) -> Error {
-    Error::TokenRejected(format!(
-        "Consul refused the token in Secret {} (fingerprint {fingerprint}) before: it was used \
-         already or a newer one was generated; waiting for a new token in the Secret",
-        dialer.spec.peer.secret.name
-    ))
+/// The message of a token Consul refused (with Consul's own words when known): the same on the
+/// pass that was refused and on every later pass that waits for a new token in the Secret.
+fn refused(dialer: &PeeringDialer, fingerprint: &str, consul_says: Option<&str>) -> String {
+    let secret = &dialer.spec.peer.secret.name;
+    let why = consul_says
+        .map(|text| format!(" ({text})"))
+        .unwrap_or_default();
+    format!(
+        "Consul refused the token in Secret {secret} (fingerprint {fingerprint}){why}: it was \
+         used already or a newer one was generated; waiting for a new token in the Secret"
+    )
 }
 
 /// Plan step: establish the peering with the token, recording in its Meta which token (by
@@ -310,12 +315,21 @@ async fn establish(
     if let Err(e) = ctx.consul.get(partition)?.establish(&request).await {
         ctx.metrics.establish_attempted(false);
         let error = Error::from(e);
-        if error.reason() == reason::TOKEN_REJECTED {
-            // Remembered so this token is not sent again; the Warning Event comes with the
-            // status change.
-            ctx.set_rejected_token(&key, Some(attempt.fingerprint));
+        if error.reason() != reason::TOKEN_REJECTED {
+            return Err(error);
         }
-        return Err(error);
+        // Remembered so this token is not sent again; the Warning Event comes with the
+        // status change.
+        let message = refused(dialer, &attempt.fingerprint, Some(&error.to_string()));
+        let fingerprint = attempt.fingerprint;
+        ctx.set_rejected_token(
+            &key,
+            Some(RejectedToken {
+                fingerprint,
+                message: message.clone(),
+            }),
+        );
+        return Err(Error::TokenRejected(message));
     }
     ctx.set_rejected_token(&key, None);
     ctx.metrics.establish_attempted(true);

@@ -66,8 +66,16 @@ pub struct Context {
     pub remotes: delivery::RemoteClusters,
     /// Consecutive failures per resource, for the capped exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
-    /// Per dialer, the fingerprint of the last token Consul refused: tried once, not in a loop.
-    rejected_tokens: Mutex<HashMap<String, String>>,
+    /// Per dialer, the last token Consul refused: tried once, not in a loop.
+    rejected_tokens: Mutex<HashMap<String, RejectedToken>>,
+}
+
+/// A token Consul refused, by fingerprint, with the status message that said so: a later pass
+/// that finds the same token reports the same message, so status and Events do not change.
+#[derive(Clone, Debug)]
+struct RejectedToken {
+    fingerprint: String,
+    message: String,
 }
 
 impl Context {
@@ -109,7 +117,7 @@ impl Context {
             .remove(key);
     }
 
-    fn rejected_token(&self, key: &str) -> Option<String> {
+    fn rejected_token(&self, key: &str) -> Option<RejectedToken> {
         self.rejected_tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -117,13 +125,13 @@ impl Context {
             .cloned()
     }
 
-    fn set_rejected_token(&self, key: &str, fingerprint: Option<String>) {
+    fn set_rejected_token(&self, key: &str, token: Option<RejectedToken>) {
         let mut rejected = self
             .rejected_tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        match fingerprint {
-            Some(fp) => rejected.insert(key.to_owned(), fp),
+        match token {
+            Some(token) => rejected.insert(key.to_owned(), token),
             None => rejected.remove(key),
         };
     }
