@@ -87,6 +87,28 @@ pub struct Metrics {
     resources: Arc<ResourceMetrics>,
 }
 
+/// A metric family registered under `name`, returned for recording.
+fn registered<M>(registry: &mut Registry, name: &str, help: &str) -> M
+where
+    M: Default + Clone + prometheus_client::registry::Metric,
+{
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// A family of latency histograms (1 ms to about 8 s) registered under `name`.
+fn registered_histograms<L>(registry: &mut Registry, name: &str, help: &str) -> Family<L, Histogram>
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    let family = Family::<L, Histogram>::new_with_constructor(|| {
+        Histogram::new(exponential_buckets(0.001, 2.0, 14))
+    });
+    registry.register(name, help, family.clone());
+    family
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -102,65 +124,44 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("consul_peering_operator");
-        let reconciles = Family::<ControllerLabels, Counter>::default();
-        registry.register(
-            "reconciles",
-            "Reconciles run, by controller",
-            reconciles.clone(),
-        );
-        let reconcile_failures = Family::<FailureLabels, Counter>::default();
-        registry.register(
+        let r = &mut registry;
+        let reconciles = registered(r, "reconciles", "Reconciles run, by controller");
+        let reconcile_failures = registered(
+            r,
             "reconcile_failures",
             "Reconciles that ended in an error, by controller and reason",
-            reconcile_failures.clone(),
         );
-        let reconcile_duration =
-            Family::<ControllerLabels, Histogram>::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.001, 2.0, 14))
-            });
-        registry.register(
+        let reconcile_duration = registered_histograms(
+            r,
             "reconcile_duration_seconds",
             "Time one reconcile took, by controller",
-            reconcile_duration.clone(),
         );
-        let consul_requests =
-            Family::<ConsulRequestLabels, Histogram>::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.001, 2.0, 14))
-            });
-        registry.register(
+        let consul_requests = registered_histograms(
+            r,
             "consul_request_duration_seconds",
             "Consul HTTP API requests, by endpoint and response status",
-            consul_requests.clone(),
         );
-        let peerings = Family::<StateLabels, Gauge>::default();
-        registry.register(
+        let peerings = registered(
+            r,
             "peerings",
             "Consul peerings known to the operator, by state",
-            peerings.clone(),
         );
-        let tokens_generated = Family::<CauseLabels, Counter>::default();
-        registry.register(
-            "tokens_generated",
-            "Peering tokens generated, by cause",
-            tokens_generated.clone(),
-        );
-        let tokens_delivered = Family::<ResultLabels, Counter>::default();
-        registry.register(
+        let tokens_generated =
+            registered(r, "tokens_generated", "Peering tokens generated, by cause");
+        let tokens_delivered = registered(
+            r,
             "tokens_delivered",
             "Token Secrets written to delivery targets, by result",
-            tokens_delivered.clone(),
         );
-        let establishments = Family::<ResultLabels, Counter>::default();
-        registry.register(
+        let establishments = registered(
+            r,
             "establishments",
             "Establish calls made by dialers, by result",
-            establishments.clone(),
         );
-        let watch_restarts = Family::<WatchLabels, Counter>::default();
-        registry.register(
+        let watch_restarts: Family<WatchLabels, Counter> = registered(
+            r,
             "watch_restarts",
             "Watches that failed and were started again, by watch",
-            watch_restarts.clone(),
         );
         // Every watch starts at 0, so that a first restart shows as an increase.
         for watch in ["consul_peerings", "peeringacceptors", "peeringdialers"] {
@@ -168,23 +169,18 @@ impl Metrics {
                 .get_or_create(&WatchLabels { watch })
                 .inc_by(0);
         }
-        let leader = Family::<IdentityLabels, Gauge>::default();
-        registry.register(
+        let leader = registered(
+            r,
             "leader",
             "1 while this replica reconciles (holds the lease, or leader election is off), 0 while it stands by",
-            leader.clone(),
         );
-        let build_info = Family::<BuildLabels, Gauge>::default();
-        registry.register(
+        let build_info: Family<BuildLabels, Gauge> = registered(
+            r,
             "build_info",
             "Always 1, labelled with the operator's version",
-            build_info.clone(),
         );
-        build_info
-            .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
-            })
-            .set(1);
+        let version = env!("CARGO_PKG_VERSION");
+        build_info.get_or_create(&BuildLabels { version }).set(1);
         let resources = Arc::new(ResourceMetrics::default());
         registry.register_collector(Box::new(resources.clone()));
         Metrics {

@@ -130,98 +130,122 @@ fn unix_seconds(t: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
+type Records = BTreeMap<ResourceKey, ResourceRecord>;
+
 impl Collector for ResourceMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        let now = SystemTime::now();
+        encode_states(&mut encoder, &records)?;
+        encode_last_active(&mut encoder, &records, SystemTime::now())?;
+        encode_ready(&mut encoder, &records)?;
+        encode_token_rejections(&mut encoder, &records)?;
+        encode_delivery(&mut encoder, &records)
+    }
+}
 
-        let mut family = encoder.encode_descriptor(
-            "peering_state",
-            "Per resource, 1 for the current state of its Consul peering (all 0 without a peering)",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (key, record) in records.iter() {
-            for state in &PeeringState::KNOWN {
-                let labels = [
-                    ("kind", key.kind.as_str()),
-                    ("namespace", key.namespace.as_str()),
-                    ("name", key.name.as_str()),
-                    ("state", state.as_str()),
-                ];
-                let value = i64::from(record.state.as_ref() == Some(state));
-                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
-            }
-        }
-
-        let mut family = encoder.encode_descriptor(
-            "peering_last_active_timestamp_seconds",
-            "Per resource, when its peering was last seen ACTIVE (now while it is); absent if \
-             never seen ACTIVE since the operator started",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (key, record) in records.iter() {
-            let last = if record.state == Some(PeeringState::Active) {
-                Some(now)
-            } else {
-                record.last_active
-            };
-            if let Some(last) = last {
-                let labels = key_labels(key);
-                ConstGauge::new(unix_seconds(last)).encode(family.encode_family(&labels)?)?;
-            }
-        }
-
-        let mut family = encoder.encode_descriptor(
-            "resource_ready",
-            "Per resource, its Ready condition (1 True, 0 False) with the condition's reason",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (key, record) in records.iter() {
+fn encode_states(encoder: &mut DescriptorEncoder, records: &Records) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "peering_state",
+        "Per resource, 1 for the current state of its Consul peering (all 0 without a peering)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (key, record) in records.iter() {
+        for state in &PeeringState::KNOWN {
             let labels = [
                 ("kind", key.kind.as_str()),
                 ("namespace", key.namespace.as_str()),
                 ("name", key.name.as_str()),
-                ("reason", record.reason),
+                ("state", state.as_str()),
             ];
-            ConstGauge::new(i64::from(record.ready)).encode(family.encode_family(&labels)?)?;
+            let value = i64::from(record.state.as_ref() == Some(state));
+            ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
         }
+    }
+    Ok(())
+}
 
-        let mut family = encoder.encode_descriptor(
-            "dialer_token_rejections",
-            "Per PeeringDialer, tokens it found refused (by Consul, or not a peering token)",
-            None,
-            MetricType::Counter,
-        )?;
-        for (key, record) in records.iter().filter(|(k, _)| k.kind == DIALER_KIND) {
+fn encode_last_active(
+    encoder: &mut DescriptorEncoder,
+    records: &Records,
+    now: SystemTime,
+) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "peering_last_active_timestamp_seconds",
+        "Per resource, when its peering was last seen ACTIVE (now while it is); absent if \
+         never seen ACTIVE since the operator started",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (key, record) in records.iter() {
+        let last = if record.state == Some(PeeringState::Active) {
+            Some(now)
+        } else {
+            record.last_active
+        };
+        if let Some(last) = last {
+            let labels = key_labels(key);
+            ConstGauge::new(unix_seconds(last)).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn encode_ready(encoder: &mut DescriptorEncoder, records: &Records) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "resource_ready",
+        "Per resource, its Ready condition (1 True, 0 False) with the condition's reason",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (key, record) in records.iter() {
+        let labels = [
+            ("kind", key.kind.as_str()),
+            ("namespace", key.namespace.as_str()),
+            ("name", key.name.as_str()),
+            ("reason", record.reason),
+        ];
+        ConstGauge::new(i64::from(record.ready)).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn encode_token_rejections(encoder: &mut DescriptorEncoder, records: &Records) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "dialer_token_rejections",
+        "Per PeeringDialer, tokens it found refused (by Consul, or not a peering token)",
+        None,
+        MetricType::Counter,
+    )?;
+    for (key, record) in records.iter().filter(|(k, _)| k.kind == DIALER_KIND) {
+        let labels = [
+            ("namespace", key.namespace.as_str()),
+            ("name", key.name.as_str()),
+        ];
+        ConstCounter::new(record.token_rejections).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn encode_delivery(encoder: &mut DescriptorEncoder, records: &Records) -> std::fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "delivery_target_failing",
+        "Per PeeringAcceptor delivery target (kubeconfig-secret/namespace/secret), 1 while \
+         delivering the token Secret to it fails",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (key, record) in records.iter() {
+        for (target, failing) in &record.delivery {
             let labels = [
                 ("namespace", key.namespace.as_str()),
                 ("name", key.name.as_str()),
+                ("target", target.as_str()),
             ];
-            ConstCounter::new(record.token_rejections).encode(family.encode_family(&labels)?)?;
+            ConstGauge::new(i64::from(*failing)).encode(family.encode_family(&labels)?)?;
         }
-
-        let mut family = encoder.encode_descriptor(
-            "delivery_target_failing",
-            "Per PeeringAcceptor delivery target (kubeconfig-secret/namespace/secret), 1 while \
-             delivering the token Secret to it fails",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (key, record) in records.iter() {
-            for (target, failing) in &record.delivery {
-                let labels = [
-                    ("namespace", key.namespace.as_str()),
-                    ("name", key.name.as_str()),
-                    ("target", target.as_str()),
-                ];
-                ConstGauge::new(i64::from(*failing)).encode(family.encode_family(&labels)?)?;
-            }
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 fn key_labels(key: &ResourceKey) -> [(&'static str, &str); 3] {
