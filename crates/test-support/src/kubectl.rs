@@ -6,7 +6,7 @@
 //! venv of [`crate::pytools`] installs from the pinned requirements; one per version. A suite runs its checks once
 //! with each:
 //!
-//! ```ignore
+//! ```text
 //! for binary in test_support::kubectl::binaries() {
 //!     let kubectl = Kubectl::new(binary);
 //!     emulator.write_kubeconfig(kubectl.kubeconfig())?;
