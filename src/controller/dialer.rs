@@ -71,7 +71,7 @@ impl Reconciled for PeeringDialer {
                 return Readiness::not_ready(
                     reason::PEERING_DELETING,
                     format!(
-                        "Consul is deleting the peering {peer:?}; the self establishes again once it is gone"
+                        "Consul is deleting the peering {peer:?}; the dialer establishes again once it is gone"
                     ),
                 );
             }
