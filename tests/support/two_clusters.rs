@@ -154,23 +154,8 @@ impl TwoClusters {
                 .await
                 .expect("consul emulator starts");
             install_crds(&kube.client()).await.expect("CRDs installed");
-            let clients = ConsulClients::new(ConsulConfig {
-                address: consul.url(),
-                ..ConsulConfig::default()
-            })
-            .expect("Consul client");
-            let mut args = RunArgs::for_embedding();
-            args.identity = Some(format!("operator-{name}"));
-            // Stream-derived states (ACTIVE, FAILING) reach status when a wait runs out.
-            args.consul_watch_wait_seconds = WATCH_WAIT_SECONDS;
-            let metrics = free_loopback_address();
-            args.listen_addr = metrics;
-            operators.push(tokio::spawn(run_with(
-                kube.client(),
-                clients,
-                args,
-                stop.clone(),
-            )));
+            let (metrics, operator) = start_operator(name, &kube, &consul, &stop).await;
+            operators.push(operator);
             dcs.push(Dc {
                 name,
                 kube,
@@ -605,6 +590,60 @@ impl Drop for Gate {
 }
 
 /// A loopback address with a port free at the time of asking.
+/// Starts `name`'s operator as `run` does, serving `/metrics` on a free loopback port; returns
+/// that address once the operator holds it, and the operator's task.
+///
+/// The port is free when chosen, but another test's listener or connection may take it before
+/// the operator binds it: the operator then ends at once with the bind error, and is started
+/// again on another port instead of leaving the test without an operator.
+async fn start_operator(
+    name: &str,
+    kube: &KubeEmulator,
+    consul: &consul_emulator::Handle,
+    stop: &CancellationToken,
+) -> (SocketAddr, JoinHandle<anyhow::Result<()>>) {
+    let mut failures = Vec::new();
+    for _attempt in 0..5 {
+        let mut args = RunArgs::for_embedding();
+        args.identity = Some(format!("operator-{name}"));
+        // Stream-derived states (ACTIVE, FAILING) reach status when a wait runs out.
+        args.consul_watch_wait_seconds = WATCH_WAIT_SECONDS;
+        let address = free_loopback_address();
+        args.listen_addr = address;
+        let clients = ConsulClients::new(ConsulConfig {
+            address: consul.url(),
+            ..ConsulConfig::default()
+        })
+        .expect("Consul client");
+        let operator = tokio::spawn(run_with(
+            kube.client(),
+            clients,
+            args,
+            stop.clone(),
+        ));
+        if serves(address, &operator).await {
+            return (address, operator);
+        }
+        let ended = operator.await.expect("the operator task does not panic");
+        failures.push(format!("{ended:?}"));
+    }
+    panic!("{name}: the operator never held its port: {failures:#?}");
+}
+
+/// Whether the operator serves on `address`: something accepts connections there and the
+/// operator, whose bind is the first thing it does, has not ended since.
+async fn serves(address: SocketAddr, operator: &JoinHandle<anyhow::Result<()>>) -> bool {
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline && !operator.is_finished() {
+        if TcpStream::connect(address).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return !operator.is_finished();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    !operator.is_finished()
+}
+
 fn free_loopback_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind((emulator_common::LOOPBACK, 0)).expect("bind");
     listener.local_addr().expect("address")
