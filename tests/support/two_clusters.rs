@@ -615,12 +615,7 @@ async fn start_operator(
             ..ConsulConfig::default()
         })
         .expect("Consul client");
-        let operator = tokio::spawn(run_with(
-            kube.client(),
-            clients,
-            args,
-            stop.clone(),
-        ));
+        let operator = tokio::spawn(run_with(kube.client(), clients, args, stop.clone()));
         if serves(address, &operator).await {
             return (address, operator);
         }
