@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use consul_peering_operator::crd::{PeeringAcceptor, reason};
+use consul_peering_operator::crd::{PeeringAcceptor, reason, token_fingerprint};
 use serde_json::{Value, json};
 use support::operator::*;
 
@@ -816,5 +816,74 @@ async fn the_token_never_appears_in_logs_events_or_status() {
         assert!(!logs.contains(secret.as_str()), "{what} is in the log");
         assert!(!events.contains(secret.as_str()), "{what} is in an Event");
         assert!(!status.contains(secret.as_str()), "{what} is in the status");
+    }
+}
+
+/// (reason, note, series count) of every events.k8s.io Event in the namespace.
+async fn event_stories(h: &Harness) -> Vec<(String, String, i32)> {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(h.client.clone(), NAMESPACE);
+    let list = events.list(&Default::default()).await.expect("list Events");
+    list.items
+        .into_iter()
+        .map(|e| {
+            let count = e.series.map_or(1, |s| s.count);
+            (
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+                count,
+            )
+        })
+        .collect()
+}
+
+/// Each new token has an Event of its own naming it: a second rotation, and a token generated
+/// again after its Secret was deleted, are not folded into the first Event of their reason (which
+/// would show that one's cause and fingerprint under a fresh time).
+#[tokio::test]
+async fn every_new_token_has_an_event_of_its_own_that_names_it() {
+    let h = Harness::start().await;
+    let (_, first) = ready_acceptor(&h).await;
+    let mut expected = vec![("TokenGenerated", "(created)", first.clone())];
+    let mut last = first;
+    for version in ["1", "2"] {
+        h.annotate("dc2", "consulpeering.io/peering-version", Some(version))
+            .await;
+        last = h.wait_new_token(SECRET, KEY, Some(&last)).await;
+        expected.push(("TokenRotated", "(rotation)", last.clone()));
+    }
+    h.secrets()
+        .delete(SECRET, &Default::default())
+        .await
+        .expect("delete the Secret");
+    last = h.wait_new_token(SECRET, KEY, Some(&last)).await;
+    expected.push(("TokenGenerated", "(secret-missing)", last));
+
+    let stories = h
+        .wait_for("an Event naming each token", || async {
+            let stories = event_stories(&h).await;
+            expected
+                .iter()
+                .all(|(reason, cause, token)| {
+                    let fingerprint = token_fingerprint(token);
+                    stories.iter().any(|(r, note, _)| {
+                        r == reason && note.contains(cause) && note.contains(&fingerprint)
+                    })
+                })
+                .then_some(stories)
+        })
+        .await;
+    for (reason, _, token) in &expected {
+        let fingerprint = token_fingerprint(token);
+        let naming: Vec<_> = stories
+            .iter()
+            .filter(|(r, note, _)| r == reason && note.contains(&fingerprint))
+            .collect();
+        assert_eq!(
+            naming.len(),
+            1,
+            "one {reason} Event for {fingerprint}: {stories:?}"
+        );
+        assert_eq!(naming[0].2, 1, "told once: {stories:?}");
     }
 }

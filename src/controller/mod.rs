@@ -7,6 +7,7 @@ mod caches;
 pub mod delivery;
 pub mod dialer;
 pub mod error;
+mod events;
 pub mod peerings;
 pub mod plan;
 mod reconcile;
@@ -23,7 +24,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -61,7 +62,7 @@ pub struct Context {
     pub consul: Arc<ConsulClients>,
     pub peerings: Arc<ConsulPeerings>,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    pub recorder: events::EventRecorder,
     /// Clients of, and watches on, the clusters tokens are delivered to.
     pub remotes: delivery::RemoteClusters,
     /// Consecutive failures per resource, for the capped exponential backoff.
@@ -92,7 +93,7 @@ impl Context {
         // A standby says so until it leads (`run` sets it).
         metrics.set_leader(config.instance.as_deref().unwrap_or_default(), false);
         Arc::new(Context {
-            recorder: Recorder::new(kube.clone(), reporter),
+            recorder: events::EventRecorder::new(kube.clone(), reporter),
             peerings: ConsulPeerings::new(consul.clone(), metrics.clone(), config.consul_wait),
             kube,
             consul,
