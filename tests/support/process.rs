@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -175,19 +176,19 @@ impl Spawn {
         self
     }
 
-    /// Starts `consul-peering-operator run ARGS --listen-addr 127.0.0.1:<free port>
+    /// Starts `consul-peering-operator run ARGS --listen-addr 127.0.0.1:0
     /// --consul-watch-wait-seconds 2` with only the environment given here (nothing of the
     /// test's own environment leaks in). The short list wait lets states Consul derives from its
     /// streams (ACTIVE, FAILING), which do not wake its blocking queries, reach status quickly.
     pub fn start(self) -> Operator {
-        let addr = free_local_addr();
         let stdout = self.dir.join(format!("{}.stdout", self.name));
         let stderr = self.dir.join(format!("{}.stderr", self.name));
         let child = Command::new(test_support::profile_dir().join("consul-peering-operator"))
             .arg("run")
             .args(&self.args)
-            .arg("--listen-addr")
-            .arg(addr.to_string())
+            // Port 0: the operator binds a port no one else holds and logs it (a free port chosen
+            // here could be taken by another test before the operator binds it).
+            .args(["--listen-addr", "127.0.0.1:0"])
             .args(["--consul-watch-wait-seconds", "2"])
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -198,7 +199,7 @@ impl Spawn {
             .expect("start the operator binary");
         Operator {
             name: self.name,
-            addr,
+            addr: OnceLock::new(),
             child,
             exited: None,
             stdout,
@@ -216,8 +217,8 @@ impl Spawn {
 /// is failing.
 pub struct Operator {
     pub name: String,
-    /// Where /metrics, /healthz and /readyz are served.
-    pub addr: SocketAddr,
+    /// Where /metrics, /healthz and /readyz are served, once the operator has logged it.
+    addr: OnceLock<SocketAddr>,
     child: Child,
     exited: Option<ExitStatus>,
     stdout: PathBuf,
@@ -230,12 +231,29 @@ impl Operator {
         self.child.id()
     }
 
+    /// Where the operator serves /metrics, /healthz and /readyz: the address of its log line
+    /// "serving /metrics…" (text or JSON logs); None until it has bound it.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        if let Some(addr) = self.addr.get() {
+            return Some(*addr);
+        }
+        let logs = self.stderr();
+        let line = logs.lines().find(|l| l.contains("serving /metrics"))?;
+        let (_, rest) = line
+            .split_once("address=")
+            .or_else(|| line.split_once("\"address\":\""))?;
+        let end = rest.find(|c: char| c.is_whitespace() || c == '"');
+        let addr = rest[..end.unwrap_or(rest.len())].parse().ok()?;
+        Some(*self.addr.get_or_init(|| addr))
+    }
+
     /// `GET path` on the operator's endpoint: (status, content type, body), or None when
-    /// nothing answers.
+    /// nothing answers (or the operator has not bound its port yet).
     pub async fn get(&self, path: &str) -> Option<(u16, String, String)> {
+        let addr = self.addr()?;
         let response = self
             .http
-            .get(format!("http://{}{path}", self.addr))
+            .get(format!("http://{addr}{path}"))
             .send()
             .await
             .ok()?;
