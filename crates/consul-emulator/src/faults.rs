@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -31,17 +32,37 @@ impl Failure {
     }
 }
 
+/// A fault that lasts until cleared or until its time is up (what `playground fault` sets).
+#[derive(Clone, Debug)]
+pub enum ConsulFault {
+    /// The API listener is closed: connections are refused.
+    Down,
+    /// Every API request is answered with this failure.
+    Failing(Failure),
+    /// Every API answer comes this much later.
+    Slow(Duration),
+}
+
 #[derive(Default)]
 struct State {
     fail_next: u32,
     failure: Option<Failure>,
     delay: Option<Duration>,
+    /// A lasting failure and until when it lasts (`None`: until cleared).
+    failing: Option<(Failure, Option<Instant>)>,
+    /// A lasting delay and until when it lasts.
+    slow: Option<(Duration, Option<Instant>)>,
     /// Peering ID → until when streams of that peering are held down.
     stream_holds: HashMap<String, Instant>,
 }
 
-/// Fault state of one datacenter.
+fn in_force(until: Option<Instant>) -> bool {
+    until.is_none_or(|until| Instant::now() < until)
+}
+
+/// Fault state of one datacenter. API requests read one atomic flag while nothing is armed.
 pub struct Faults {
+    armed: AtomicBool,
     state: Mutex<State>,
     /// `Some(duration)` asks the HTTP listener task to stop accepting for that long.
     pub(crate) outage: watch::Sender<Option<Duration>>,
@@ -50,6 +71,7 @@ pub struct Faults {
 impl Default for Faults {
     fn default() -> Self {
         Faults {
+            armed: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             outage: watch::channel(None).0,
         }
@@ -61,55 +83,117 @@ impl Faults {
         self.state.lock().expect("faults lock")
     }
 
-    pub fn fail_next(&self, count: u32, failure: Failure) {
+    /// Runs `change` on the armed faults, keeping the fast-path flag true to what is armed.
+    fn with<T>(&self, change: impl FnOnce(&mut State) -> T) -> T {
         let mut s = self.lock();
-        s.fail_next = count;
-        s.failure = Some(failure);
+        if s.failing
+            .as_ref()
+            .is_some_and(|(_, until)| !in_force(*until))
+        {
+            s.failing = None;
+        }
+        if s.slow.is_some_and(|(_, until)| !in_force(until)) {
+            s.slow = None;
+        }
+        let result = change(&mut s);
+        let any = s.fail_next > 0
+            || s.delay.is_some()
+            || s.failing.is_some()
+            || s.slow.is_some()
+            || !s.stream_holds.is_empty();
+        self.armed.store(any, Ordering::Relaxed);
+        result
+    }
+
+    fn armed(&self) -> bool {
+        self.armed.load(Ordering::Relaxed)
+    }
+
+    pub fn fail_next(&self, count: u32, failure: Failure) {
+        self.with(|s| {
+            s.fail_next = count;
+            s.failure = Some(failure);
+        });
     }
 
     /// The failure to answer this request with, if one is armed.
     pub fn take_failure(&self) -> Option<Failure> {
-        let mut s = self.lock();
-        if s.fail_next == 0 {
+        if !self.armed() {
             return None;
         }
-        s.fail_next -= 1;
-        s.failure.clone()
+        self.with(|s| {
+            if s.fail_next == 0 {
+                return s.failing.as_ref().map(|(failure, _)| failure.clone());
+            }
+            s.fail_next -= 1;
+            s.failure.clone()
+        })
     }
 
     pub fn set_delay(&self, delay: Option<Duration>) {
-        self.lock().delay = delay;
+        self.with(|s| s.delay = delay);
     }
 
     pub fn delay(&self) -> Option<Duration> {
-        self.lock().delay
+        if !self.armed() {
+            return None;
+        }
+        self.with(|s| s.delay.or(s.slow.map(|(delay, _)| delay)))
     }
 
     pub fn outage(&self, duration: Duration) {
-        let _ = self.outage.send(Some(duration));
+        // Kept even while no listener task watches yet (it reads the value when it does).
+        self.outage.send_replace(Some(duration));
+    }
+
+    /// Puts `fault` in force for `duration` (`None`: until [`Self::clear`]).
+    pub fn set_lasting(&self, fault: ConsulFault, duration: Option<Duration>) {
+        let until = duration.map(|d| Instant::now() + d);
+        match fault {
+            ConsulFault::Down => self.outage(duration.unwrap_or(Duration::MAX)),
+            ConsulFault::Failing(failure) => self.with(|s| s.failing = Some((failure, until))),
+            ConsulFault::Slow(delay) => self.with(|s| s.slow = Some((delay, until))),
+        }
+    }
+
+    /// The lasting faults in force, to show.
+    pub fn lasting(&self) -> Vec<ConsulFault> {
+        let mut faults = Vec::new();
+        if self.outage.borrow().is_some() {
+            faults.push(ConsulFault::Down);
+        }
+        self.with(|s| {
+            faults.extend(
+                s.failing
+                    .as_ref()
+                    .map(|(f, _)| ConsulFault::Failing(f.clone())),
+            );
+            faults.extend(s.slow.map(|(d, _)| ConsulFault::Slow(d)));
+        });
+        faults
     }
 
     pub fn hold_stream(&self, peering_id: &str, until: Instant) {
-        self.lock()
-            .stream_holds
-            .insert(peering_id.to_string(), until);
+        self.with(|s| s.stream_holds.insert(peering_id.to_string(), until));
     }
 
     /// Until when a peering's stream must stay down, if it must.
     pub fn stream_hold(&self, peering_id: &str) -> Option<Instant> {
-        let mut s = self.lock();
-        match s.stream_holds.get(peering_id) {
+        self.with(|s| match s.stream_holds.get(peering_id) {
             Some(until) if *until > Instant::now() => Some(*until),
             Some(_) => {
                 s.stream_holds.remove(peering_id);
                 None
             }
             None => None,
-        }
+        })
     }
 
-    /// Clears every armed fault (an outage in progress runs to its end).
+    /// Clears every armed fault and ends an outage in progress.
     pub fn clear(&self) {
-        *self.lock() = State::default();
+        self.with(|s| *s = State::default());
+        if self.outage.borrow().is_some() {
+            self.outage.send_replace(None);
+        }
     }
 }

@@ -39,7 +39,7 @@ use tokio::sync::watch;
 pub use acl::{ANONYMOUS_ACCESSOR_ID, Access, AclToken, Rules};
 pub use config::{ApiTransport, Config, Flavor};
 pub use counters::RequestCount;
-pub use faults::Failure;
+pub use faults::{ConsulFault, Failure};
 pub use model::{Locality, Peering, PeeringState, Remote, StreamStatus};
 
 use dc::Datacenter;
@@ -143,7 +143,7 @@ pub async fn start(cfg: Config) -> Result<Handle, StartError> {
 }
 
 /// Serves the API listener; an outage fault drops the listener and binds the same port again
-/// when it is over.
+/// when it is over (or cleared).
 async fn serve_api(
     dc: Arc<Datacenter>,
     listener: TcpListener,
@@ -152,31 +152,27 @@ async fn serve_api(
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut outage = dc.faults.outage.subscribe();
-    outage.borrow_and_update();
     let mut listener = Some(listener);
     loop {
         let Some(current) = listener.take() else {
             return;
         };
         let (reason_tx, reason_rx) = tokio::sync::oneshot::channel::<Option<Duration>>();
-        let (mut stop2, mut outage2) = (stop.clone(), outage.clone());
+        let (mut stop2, mut outage) = (stop.clone(), dc.faults.outage.subscribe());
         let shutdown = async move {
             let reason = tokio::select! {
                 _ = stop2.changed() => None,
-                _ = outage2.changed() => *outage2.borrow_and_update(),
+                down = outage.wait_for(Option::is_some) => down.ok().and_then(|d| *d),
             };
             let _ = reason_tx.send(reason);
         };
         emulator_common::serve(current, app.clone(), tls.clone(), shutdown).await;
-        outage.borrow_and_update();
         let Ok(Some(down_for)) = reason_rx.await else {
             return;
         };
         tracing::debug!(datacenter = %dc.cfg.datacenter, ?down_for, "API outage");
-        tokio::select! {
-            _ = tokio::time::sleep(down_for) => {}
-            _ = stop.changed() => return,
+        if !wait_out_outage(&dc, down_for, &mut stop).await {
+            return;
         }
         for _ in 0..50 {
             if let Ok(l) = TcpListener::bind((LOOPBACK, port)).await {
@@ -186,6 +182,31 @@ async fn serve_api(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Waits until an outage is over, cleared or replaced by a new one (whose time then counts);
+/// false when the datacenter stops meanwhile.
+async fn wait_out_outage(
+    dc: &Datacenter,
+    mut down_for: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut outage = dc.faults.outage.subscribe();
+    if outage.borrow_and_update().is_none() {
+        return true;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(down_for) => break,
+            _ = stop.changed() => return false,
+            changed = outage.changed() => match changed.ok().and(*outage.borrow_and_update()) {
+                Some(again) => down_for = again,
+                None => break,
+            },
+        }
+    }
+    dc.faults.outage.send_replace(None);
+    true
 }
 
 impl Handle {
@@ -302,7 +323,17 @@ impl Handle {
         self.dc.mark_for_deletion(name, partition).unwrap_or(false)
     }
 
-    /// Clears armed failures, delays and stream hold-downs.
+    /// Puts a lasting fault in force for `duration` (`None`: until [`Handle::clear_faults`]).
+    pub fn set_fault(&self, fault: ConsulFault, duration: Option<Duration>) {
+        self.dc.faults.set_lasting(fault, duration);
+    }
+
+    /// The lasting faults in force.
+    pub fn faults(&self) -> Vec<ConsulFault> {
+        self.dc.faults.lasting()
+    }
+
+    /// Clears armed failures, delays, stream hold-downs and lasting faults, and ends an outage.
     pub fn clear_faults(&self) {
         self.dc.faults.clear();
     }

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use consul_emulator::{Failure, PeeringState};
+use consul_emulator::{ConsulFault, Failure, PeeringState};
 
 async fn control(h: &consul_emulator::Handle, path: &str, body: &str) -> Answer {
     post(h, &format!("/emulator{path}"), body).await
@@ -122,6 +122,60 @@ async fn an_outage_refuses_connections_then_the_same_port_answers_again() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+async fn wait_answering(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client().get(url).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the listener never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn lasting_faults_hold_until_cleared_or_over() {
+    let dc = start(config("dc1")).await;
+    let url = format!("{}/v1/peerings", dc.url());
+    dc.set_fault(ConsulFault::Down, None);
+    wait_refused(&url).await;
+    assert!(matches!(dc.faults().as_slice(), [ConsulFault::Down]));
+    dc.clear_faults();
+    wait_answering(&url).await;
+    assert!(dc.faults().is_empty());
+
+    dc.set_fault(ConsulFault::Failing(Failure::consul_like(500)), None);
+    for _ in 0..5 {
+        assert_eq!(get(&dc, "/v1/peerings").await.status, 500);
+    }
+    dc.clear_faults();
+    assert_eq!(get(&dc, "/v1/peerings").await.status, 200);
+
+    dc.set_fault(
+        ConsulFault::Failing(Failure::consul_like(500)),
+        Some(Duration::from_millis(300)),
+    );
+    assert_eq!(get(&dc, "/v1/peerings").await.status, 500);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(&dc, "/v1/peerings").await.status != 200 {
+        assert!(Instant::now() < deadline, "the failure never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(dc.faults().is_empty(), "an ended fault is not shown");
+
+    dc.set_fault(ConsulFault::Slow(Duration::from_millis(300)), None);
+    let started = Instant::now();
+    assert_eq!(get(&dc, "/v1/peerings").await.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    dc.clear_faults();
+    let started = Instant::now();
+    get(&dc, "/v1/peerings").await;
+    assert!(started.elapsed() < Duration::from_millis(300));
+
+    // A timed outage ends by itself.
+    dc.set_fault(ConsulFault::Down, Some(Duration::from_millis(300)));
+    wait_refused(&url).await;
+    wait_answering(&url).await;
+    assert!(dc.faults().is_empty());
 }
 
 async fn peered() -> (consul_emulator::Handle, consul_emulator::Handle) {

@@ -62,13 +62,7 @@ pub async fn handle(front: Arc<Front>, req: Request) -> Response {
     let accept = header(header::ACCEPT);
     match route {
         Route::Resource(path) => {
-            if let Some(retry) = front
-                .shared
-                .faults
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take_throttle()
-            {
+            if let Some(retry) = front.shared.faults.take_throttle() {
                 return error_response(&ApiError::too_many_requests(retry));
             }
             let ctx = ResourceRequest {
@@ -275,11 +269,7 @@ async fn resource(shared: &Arc<Shared>, user: &User, r: ResourceRequest) -> Resp
         verb,
         "create" | "update" | "patch" | "delete" | "deletecollection"
     ) {
-        let injected = shared
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take_write_failure();
+        let injected = shared.faults.take_write_failure();
         match injected {
             Some(409) => {
                 return error_response(&ApiError::conflict(
@@ -508,7 +498,7 @@ fn control(shared: &Arc<Shared>, method: &Method, segments: &[String], query: &Q
             .unwrap_or(default)
     };
     let ok = || json_response(200, &json!({"ok": true}), &[]);
-    let faults = || shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+    let faults = || &shared.faults;
     match (method, seg.as_slice()) {
         (&Method::POST, ["faults", "fail-writes"]) => {
             let code = num("code", 500) as u16;

@@ -36,4 +36,5 @@ mod watch;
 mod write;
 
 pub use auth::Rule;
+pub use faults::KubeFault;
 pub use server::{Config, KubeEmulator, RequestCount, run, start, start_with};

@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::auth::{Rule, User};
-use crate::faults::RequestKey;
+use crate::faults::{self, KubeFault, RequestKey};
 use crate::http::{Front, handle};
 use crate::state::{Shared, State};
 use crate::write::{FieldValidation, Op, WriteReq};
@@ -285,12 +285,7 @@ impl KubeEmulator {
 
     /// The next `count` writes (create, update, patch, delete) fail with `code` (409 or 500).
     pub fn fail_next_writes(&self, count: u32, code: u16) {
-        self.inner
-            .shared
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .fail_writes(count, code);
+        self.inner.shared.faults.fail_writes(count, code);
     }
 
     /// The next `count` resource requests get 429 Too Many Requests with `Retry-After`.
@@ -298,19 +293,23 @@ impl KubeEmulator {
         self.inner
             .shared
             .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .throttle(count, retry_after_seconds);
     }
 
-    /// Disarms all injected faults.
+    /// Puts a lasting fault in force for `duration` (`None`: until [`Self::clear_faults`]),
+    /// replacing the one in force.
+    pub fn set_fault(&self, fault: KubeFault, duration: Option<Duration>) {
+        faults::set_lasting(&self.inner.shared, fault, duration);
+    }
+
+    /// The lasting fault in force, if any.
+    pub fn fault(&self) -> Option<KubeFault> {
+        faults::lasting_now(&self.inner.shared)
+    }
+
+    /// Disarms all injected faults, lasting ones included.
     pub fn clear_faults(&self) {
-        self.inner
-            .shared
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.inner.shared.faults.clear();
     }
 
     /// Ends every open watch (clients see a clean end of stream and re-watch).

@@ -61,7 +61,7 @@ fn is_established(crd: &Value) -> bool {
 pub struct Shared {
     state: Mutex<State>,
     pub auth: RwLock<Auth>,
-    pub faults: Mutex<Faults>,
+    pub faults: Faults,
     pub counters: Mutex<Counters>,
     /// Wakes the background controllers (garbage collector, namespace and CRD cleanup).
     pub controllers: Notify,
@@ -74,7 +74,7 @@ impl Shared {
         Shared {
             state: Mutex::new(state),
             auth: RwLock::new(Auth::default()),
-            faults: Mutex::new(Faults::default()),
+            faults: Faults::default(),
             counters: Mutex::new(Counters::default()),
             controllers: Notify::new(),
             bookmark_interval,
