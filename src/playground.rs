@@ -27,6 +27,7 @@ use crate::crd::{
 use crate::run::{RunArgs, run_with, stop_on_signal};
 use crate::telemetry::logging::{self, LogFormat};
 
+pub mod apart;
 pub mod rbac;
 
 /// The datacenters the playground runs.
@@ -40,6 +41,10 @@ pub struct PlaygroundArgs {
     /// Install the CRDs only; apply no example.
     #[arg(long)]
     pub empty: bool,
+    /// Serve the clusters and Consuls only, without the operators (implies `--empty`): run
+    /// `consul-peering-operator run` apart against them, as a process of its own.
+    #[arg(long)]
+    pub no_operator: bool,
     /// Use a real Consul for a datacenter instead of the emulator: `dc1=http://127.0.0.1:8500`.
     /// CONSUL_HTTP_TOKEN, CONSUL_CACERT … apply to it as to the Consul CLI.
     #[arg(long = "consul", value_name = "NAME=URL", value_parser = parse_consul)]
@@ -138,19 +143,21 @@ pub async fn start(args: &PlaygroundArgs, state_dir: &Path) -> anyhow::Result<Pl
         install_crds(&kube.client())
             .await
             .with_context(|| format!("installing the CRDs in {name}"))?;
-        let consul = ConsulClients::new(consul_config)
-            .with_context(|| format!("Consul client for {name}"))?;
-        let operator_client = rbac::operator_client(&kube)
-            .await
-            .with_context(|| format!("the operator's ServiceAccount in {name}"))?;
-        let mut run_args = RunArgs::for_embedding();
-        run_args.identity = Some(format!("playground-{name}"));
-        operators.push(tokio::spawn(run_with(
-            operator_client,
-            consul,
-            run_args,
-            stop.clone(),
-        )));
+        if !args.no_operator {
+            let consul = ConsulClients::new(consul_config)
+                .with_context(|| format!("Consul client for {name}"))?;
+            let operator_client = rbac::operator_client(&kube)
+                .await
+                .with_context(|| format!("the operator's ServiceAccount in {name}"))?;
+            let mut run_args = RunArgs::for_embedding();
+            run_args.identity = Some(format!("playground-{name}"));
+            operators.push(tokio::spawn(run_with(
+                operator_client,
+                consul,
+                run_args,
+                stop.clone(),
+            )));
+        }
         clusters.push(Cluster {
             name: name.to_owned(),
             kube,
@@ -289,7 +296,9 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
 
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
-    if !args.empty {
+    if args.no_operator {
+        apart::print_operator_commands(&playground)?;
+    } else if !args.empty {
         tokio::select! {
             result = show_main_job(&playground) => result?,
             _ = stop.cancelled() => {}

@@ -291,6 +291,7 @@ async fn kubectl_shows_the_dialer_ready_and_active_in_the_playground() {
     let args = PlaygroundArgs {
         state_dir: Some(dir.clone()),
         empty: false,
+        no_operator: false,
         consul: Vec::new(),
     };
     let pg = playground::start(&args, &dir)

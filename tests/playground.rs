@@ -22,12 +22,16 @@ struct Playground {
 
 impl Playground {
     fn start(dir: &Path) -> Playground {
+        Playground::start_with(dir, "--empty")
+    }
+
+    fn start_with(dir: &Path, mode: &str) -> Playground {
         let stderr = std::fs::File::create(dir.join("stderr.log")).expect("create stderr.log");
         let mut child = Command::new(BINARY)
             .arg("playground")
             .arg("--state-dir")
             .arg(dir)
-            .arg("--empty")
+            .arg(mode)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -239,4 +243,101 @@ async fn apply_wait_and_list_in_a_fresh_playground(binary: &'static Binary, name
     assert!(status.success(), "{status}; stdout:\n{rest}");
     assert!(rest.contains("stopped"), "{rest}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The operator service account an embedded playground operator runs as.
+const EMBEDDED_OPERATOR_USER: &str =
+    "system:serviceaccount:consul-peering-operator:consul-peering-operator";
+
+/// `playground --no-operator` serves both clusters and writes the kubeconfig and playground.json
+/// but runs no operator: an operator started apart with the command it prints makes the example
+/// acceptor Ready, and no request the API server counted came from an embedded operator.
+#[tokio::test]
+async fn no_operator_serves_the_clusters_to_an_operator_run_apart() {
+    let dir = state_dir("no-operator");
+    let playground = Playground::start_with(&dir, "--no-operator");
+    playground.wait_for_line("playground ready", Duration::from_secs(60));
+    let printed = playground.wait_for_line("--listen-addr 127.0.0.1:8082", Duration::from_secs(30));
+    assert!(dir.join("kubeconfig").is_file(), "{printed}");
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("playground.json")).expect("playground.json"),
+    )
+    .expect("JSON");
+    let clusters = state["clusters"].as_array().expect("clusters");
+    assert_eq!(clusters.len(), 2, "{state}");
+
+    // "KUBECONFIG=<path> consul-peering-operator run --http-addr <address> --listen-addr …"
+    let dc1_line = printed
+        .lines()
+        .find(|l| l.contains("dc1.kubeconfig"))
+        .unwrap_or_else(|| panic!("a command for dc1: {printed}"));
+    let words: Vec<&str> = dc1_line.split_whitespace().collect();
+    let kubeconfig = words[0].strip_prefix("KUBECONFIG=").expect("KUBECONFIG=");
+    assert_eq!(
+        words[1..4],
+        ["consul-peering-operator", "run", "--http-addr"]
+    );
+    assert_eq!(words[4], clusters[0]["consul"]["address"], "{printed}");
+    let operator_log = std::fs::File::create(dir.join("operator.log")).expect("operator.log");
+    let operator = Command::new(BINARY)
+        .env("KUBECONFIG", kubeconfig)
+        .args([
+            "run",
+            "--http-addr",
+            words[4],
+            "--listen-addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(operator_log)
+        .spawn()
+        .expect("start the operator apart");
+    let _operator = KillOnDrop(operator);
+
+    let kubectl = playground.kubectl(&binaries()[0]);
+    kubectl
+        .ok(&["apply", "-f", "examples/acceptor.yaml", "--context", "dc1"])
+        .await;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "peeringacceptor/dc2",
+            "--context",
+            "dc1",
+            "--timeout=60s",
+        ])
+        .await;
+    let counted: serde_json::Value = serde_json::from_str(
+        &kubectl
+            .ok(&["get", "--raw", "/emulator/requests", "--context", "dc1"])
+            .await,
+    )
+    .expect("JSON");
+    let requests = counted["requests"].as_array().expect("requests");
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["verb"] == "patch"
+                && r["resource"] == "peeringacceptors.consulpeering.io/status"),
+        "the operator run apart wrote the status: {counted}"
+    );
+    assert!(
+        requests.iter().all(|r| r["user"] != EMBEDDED_OPERATOR_USER),
+        "no embedded operator: {counted}"
+    );
+    drop(kubectl);
+    let (status, rest) = playground.interrupt();
+    assert!(status.success(), "{status}; stdout:\n{rest}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A child process killed (by its id) when the test ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

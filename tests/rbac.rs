@@ -78,6 +78,7 @@ async fn the_playground_operators_run_as_the_charts_service_account() {
     let args = PlaygroundArgs {
         state_dir: Some(dir.clone()),
         empty: false,
+        no_operator: false,
         consul: Vec::new(),
     };
     let pg = playground::start(&args, &dir)
