@@ -82,10 +82,18 @@ fn candidates(node: &Value) -> Vec<Value> {
 fn manifest(kind: &str, name: &str, path: &str, value: &Value) -> Value {
     let mut object = json!({"apiVersion": "consulpeering.io/v1alpha1", "kind": kind,
         "metadata": {"name": name, "namespace": "default"}, "spec": {"peer": {"secret": {"name": "t"}}}});
+    if path.starts_with("spec.delivery[0].") {
+        // A rule inside a delivery target: in an otherwise valid target.
+        object["spec"]["delivery"] = json!([{"kubeconfigSecretRef": {"name": "k"},
+            "namespace": "default", "dialer": {"name": "d"}}]);
+    }
     let mut at = &mut object;
     let segments: Vec<&str> = path.split('.').collect();
     for seg in &segments[..segments.len() - 1] {
-        at = &mut at[*seg];
+        at = match seg.strip_suffix("[0]") {
+            Some(list) => &mut at[list][0],
+            None => &mut at[*seg],
+        };
     }
     at[segments[segments.len() - 1]] = value.clone();
     object

@@ -12,6 +12,7 @@ use crate::consul::PeeringState;
 
 use super::common::{PeerSpec, Peered, StatusSecretRef};
 use super::conditions::Condition;
+use super::dialer_template::{DialerTemplate, RemoteDialerStatus};
 use super::meta::meta_schema;
 use super::validation::{
     DELIVERY_MAX_ITEMS, NAMESPACE_MAX_LENGTH, NAMESPACE_PATTERN, OBJECT_NAME_MAX_LENGTH,
@@ -167,6 +168,10 @@ pub struct DeliveryTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(SECRET_KEY_PATTERN), length(min = 1, max = SECRET_KEY_MAX_LENGTH))]
     pub secret_key: Option<String>,
+    /// A PeeringDialer to apply in the target namespace, reading the delivered Secret; it is
+    /// updated with the template and deleted with the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialer: Option<DialerTemplate>,
 }
 
 /// A Secret in the acceptor's namespace holding a kubeconfig.
@@ -258,6 +263,9 @@ impl PeeringAcceptorSpec {
             }
             if let Some(key) = &target.secret_key {
                 validate_secret_key(&format!("{field}.secretKey"), key)?;
+            }
+            if let Some(dialer) = &target.dialer {
+                dialer.validate(&format!("{field}.dialer"))?;
             }
             let id = target.id(self);
             if !seen.insert(id.clone()) {
@@ -352,6 +360,10 @@ pub struct DeliveryStatus {
     /// Fingerprint (first 16 hex characters of SHA-256) of the token delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_fingerprint: Option<String>,
+    /// The PeeringDialer applied from the target's `dialer` template, as its cluster reports
+    /// it (kept while it is being deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialer: Option<RemoteDialerStatus>,
 }
 
 impl DeliveryStatus {
@@ -471,6 +483,7 @@ spec:
             namespace: "default".into(),
             secret_name: None,
             secret_key: None,
+            dialer: None,
         };
         // The second target resolves to the same Secret name as the first.
         let mut explicit = target.clone();

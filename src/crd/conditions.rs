@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub const CONDITION_READY: &str = "Ready";
 /// Condition type on each `status.delivery[]` entry of a PeeringAcceptor.
 pub const CONDITION_DELIVERED: &str = "Delivered";
+/// Condition type on a `status.delivery[]` entry whose target has a `dialer` template.
+pub const CONDITION_DIALER_APPLIED: &str = "DialerApplied";
 
 /// Condition reasons. They double as metric labels, so the set is small and fixed.
 pub mod reason {
@@ -50,6 +52,10 @@ pub mod reason {
     pub const DELIVERY_FAILED: &str = "DeliveryFailed";
     /// Delivered=False: the kubeconfig Secret, its key, or its content is unusable.
     pub const INVALID_KUBECONFIG: &str = "InvalidKubeconfig";
+    /// DialerApplied=True: the target's PeeringDialer matches the template.
+    pub const DIALER_APPLIED: &str = "DialerApplied";
+    /// DialerApplied=False: a PeeringDialer the operator did not create is in the way.
+    pub const DIALER_CONFLICT: &str = "DialerConflict";
 }
 
 /// The status of a condition, as in Kubernetes' `metav1.Condition`.

@@ -9,6 +9,7 @@ mod annotations;
 mod common;
 mod conditions;
 mod dialer;
+mod dialer_template;
 mod meta;
 pub mod validation;
 
@@ -30,10 +31,11 @@ pub use common::{
     DEFAULT_SECRET_KEY, PeerSpec, Peered, SecretBackend, SecretRefSpec, StatusSecretRef,
 };
 pub use conditions::{
-    CONDITION_DELIVERED, CONDITION_READY, Condition, ConditionStatus, find_condition, reason,
-    set_condition,
+    CONDITION_DELIVERED, CONDITION_DIALER_APPLIED, CONDITION_READY, Condition, ConditionStatus,
+    find_condition, reason, set_condition,
 };
 pub use dialer::{PeeringDialer, PeeringDialerSpec, PeeringDialerStatus, RemoteStatus};
+pub use dialer_template::{DialerTemplate, LABEL_DELIVERED_DIALER, RemoteDialerStatus};
 
 /// The API group.
 pub const GROUP: &str = "consulpeering.io";

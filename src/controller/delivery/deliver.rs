@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
+use super::remote_dialer;
 use super::withdraw::withdraw_removed;
 use super::{ANNOTATION_DELIVERED_AT, Failure, RemoteClusters, Targets};
 use crate::controller::status::{now, parse_time};
@@ -70,8 +71,12 @@ pub async fn deliver(
                 metrics.token_delivered(false);
             }
         }
+        let delivered = result.is_ok();
         let condition = delivered_condition(&status, result.map(|_| ()), acceptor);
         set_condition(&mut status.conditions, condition);
+        if delivered && remote_dialer::sync(&targets, target, &mut status).await {
+            any_failed = true;
+        }
         statuses.push(status);
     }
     if withdraw_removed(&targets, &current, &mut statuses).await {
@@ -99,6 +104,7 @@ fn status_entry(
             conditions: Vec::new(),
             last_delivered_time: None,
             token_fingerprint: None,
+            dialer: None,
         });
     status.kubeconfig_secret_key = Some(target.kubeconfig_secret_ref.key.clone());
     status
@@ -141,14 +147,10 @@ async fn deliver_one(
     token: &Token<'_>,
 ) -> Result<Delivered, Failure> {
     let (version, remote) = targets.client(target).await?;
-    let origin = format!(
-        "{}/{}",
-        targets.namespace, target.kubeconfig_secret_ref.name
-    );
     targets
         .remotes
         .watches
-        .watch(&version, &target.namespace, &remote, &origin);
+        .watch_copies(targets.watched(target, &version, &remote));
     let spec = &targets.acceptor.spec;
     let (name, key) = (target.secret_name(spec), target.secret_key(spec));
     let api: Api<Secret> = Api::namespaced(remote, &target.namespace);

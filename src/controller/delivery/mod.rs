@@ -11,6 +11,7 @@
 mod deliver;
 mod policy;
 mod remote_clients;
+mod remote_dialer;
 mod watches;
 mod withdraw;
 
@@ -19,7 +20,7 @@ use kube::runtime::reflector::ObjectRef;
 use crate::crd::{DeliveryTarget, PeeringAcceptor};
 pub use deliver::deliver;
 use remote_clients::RemoteClients;
-use watches::RemoteWatches;
+use watches::{RemoteWatches, Watched};
 pub use withdraw::withdraw;
 
 /// Annotation on a delivered Secret: when the operator wrote it (RFC 3339).
@@ -85,6 +86,22 @@ impl<'a> Targets<'a> {
     /// The spec's targets.
     fn listed(&self) -> impl Iterator<Item = &'a DeliveryTarget> + use<'a> {
         self.acceptor.spec.delivery.iter().flatten()
+    }
+
+    /// Where the watches of `target` go: its namespace in the cluster of `remote`, reached
+    /// with version `kubeconfig_version` of its kubeconfig Secret.
+    fn watched<'b>(
+        &'b self,
+        target: &'b DeliveryTarget,
+        kubeconfig_version: &'b str,
+        remote: &'b kube::Client,
+    ) -> Watched<'b> {
+        Watched {
+            kubeconfig_version,
+            namespace: &target.namespace,
+            remote,
+            origin: format!("{}/{}", self.namespace, target.kubeconfig_secret_ref.name),
+        }
     }
 
     /// The client of `target`'s cluster, with the kubeconfig Secret's resourceVersion.

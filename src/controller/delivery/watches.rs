@@ -1,25 +1,31 @@
-//! Watches on the copies delivered to the target clusters: by label and metadata only, one per
-//! kubeconfig Secret and target namespace; a changed or deleted copy wakes the acceptor that
-//! owns it.
+//! Watches on what delivery puts into the target clusters (the token Secret copies and the
+//! PeeringDialers of `dialer` templates): by label and metadata only, one per kind, kubeconfig
+//! Secret and target namespace; a changed or deleted object wakes the acceptor that owns it.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::sync::Mutex;
 
 use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
 use tokio::sync::mpsc;
 
 use crate::controller::token_secret;
-use crate::crd::{LABEL_PEERING_TOKEN, LABEL_PEERING_TOKEN_VALUE, PeeringAcceptor};
+use crate::crd::{
+    LABEL_DELIVERED_DIALER, LABEL_PEERING_TOKEN, LABEL_PEERING_TOKEN_VALUE, PeeringAcceptor,
+    PeeringDialer,
+};
 
 pub(super) struct RemoteWatches {
-    /// (kubeconfig Secret, target namespace) → (the kubeconfig's resourceVersion, its watch):
-    /// one watch each, replaced when the kubeconfig changes so that old ones do not pile up.
-    watched: Mutex<HashMap<(String, String), (String, tokio::task::AbortHandle)>>,
+    /// (kind, kubeconfig Secret, target namespace) → (the kubeconfig's resourceVersion, its
+    /// watch): one watch each, replaced when the kubeconfig changes so that old ones do not
+    /// pile up.
+    watched: Mutex<HashMap<(&'static str, String, String), (String, tokio::task::AbortHandle)>>,
     wake: mpsc::UnboundedSender<ObjectRef<PeeringAcceptor>>,
     woken: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<PeeringAcceptor>>>>,
 }
@@ -60,28 +66,39 @@ impl RemoteWatches {
         }))
     }
 
-    /// Watches the labelled Secrets of `namespace` in a target cluster (one watch per
-    /// kubeconfig Secret and namespace, with its latest version) and wakes the acceptors that
-    /// own the copies that change.
-    pub(super) fn watch(
-        &self,
-        kubeconfig_version: &str,
-        namespace: &str,
-        remote: &kube::Client,
-        origin: &str,
-    ) {
+    /// Watches the labelled Secrets of a target namespace and wakes the acceptors that own
+    /// the copies that change.
+    pub(super) fn watch_copies(&self, at: Watched<'_>) {
+        let selector = format!("{LABEL_PEERING_TOKEN}={LABEL_PEERING_TOKEN_VALUE}");
+        self.watch_kind::<Secret>("secrets", at, &selector);
+    }
+
+    /// Watches the PeeringDialers that `dialer` templates put into a target namespace, so that
+    /// their status reaches the acceptors' status (and a deleted or edited one is put back).
+    pub(super) fn watch_dialers(&self, at: Watched<'_>) {
+        let selector = format!("{LABEL_DELIVERED_DIALER}=true");
+        self.watch_kind::<PeeringDialer>("peeringdialers", at, &selector);
+    }
+
+    fn watch_kind<K>(&self, kind: &'static str, at: Watched<'_>, selector: &str)
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + Debug
+            + Send
+            + Sync
+            + 'static,
+    {
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (origin.to_owned(), namespace.to_owned());
+        let key = (kind, at.origin, at.namespace.to_owned());
         if let Some((version, previous)) = watched.get(&key) {
-            if version == kubeconfig_version {
+            if version == at.kubeconfig_version {
                 return;
             }
             previous.abort();
         }
-        let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(remote.clone(), namespace);
-        let config = watcher::Config::default().labels(&format!(
-            "{LABEL_PEERING_TOKEN}={LABEL_PEERING_TOKEN_VALUE}"
-        ));
+        let api: Api<PartialObjectMeta<K>> = Api::namespaced(at.remote.clone(), at.namespace);
+        let config = watcher::Config::default().labels(selector);
         let wake = self.wake.clone();
         let task = tokio::spawn(async move {
             let mut events = watcher(api, config)
@@ -89,8 +106,8 @@ impl RemoteWatches {
                 .touched_objects()
                 .boxed();
             while let Some(event) = events.next().await {
-                let Ok(secret) = event else { continue };
-                if let Some(owner) = token_secret::owner_of(&secret.metadata)
+                let Ok(object) = event else { continue };
+                if let Some(owner) = token_secret::owner_of(&object.metadata)
                     && wake
                         .send(ObjectRef::new(&owner.name).within(&owner.namespace))
                         .is_err()
@@ -99,6 +116,15 @@ impl RemoteWatches {
                 }
             }
         });
-        watched.insert(key, (kubeconfig_version.to_owned(), task.abort_handle()));
+        watched.insert(key, (at.kubeconfig_version.to_owned(), task.abort_handle()));
     }
+}
+
+/// Where a watch goes: a namespace of the cluster of one kubeconfig Secret (`origin`,
+/// `namespace/name`), at one version of that Secret.
+pub(super) struct Watched<'a> {
+    pub kubeconfig_version: &'a str,
+    pub namespace: &'a str,
+    pub remote: &'a kube::Client,
+    pub origin: String,
 }

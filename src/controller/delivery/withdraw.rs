@@ -1,16 +1,16 @@
-//! Taking delivered copies back: all of them when the acceptor is deleted, and those of
-//! targets removed from its spec on every pass.
+//! Taking delivered copies (and the dialers applied next to them) back: all of them when the
+//! acceptor is deleted, and those of targets removed from its spec on every pass.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::DeleteParams;
 
-use super::{Failure, RemoteClusters, Targets};
+use super::{Failure, RemoteClusters, Targets, remote_dialer};
 use crate::controller::status::now;
 use crate::controller::token_secret;
 use crate::crd::{
     CONDITION_DELIVERED, Condition, ConditionStatus, DEFAULT_KUBECONFIG_KEY, DeliveryStatus,
-    DeliveryTarget, KubeconfigSecretRef, PeeringAcceptor, reason, set_condition,
+    DeliveryTarget, KubeconfigSecretRef, PeeringAcceptor, PeeringDialer, reason, set_condition,
 };
 
 /// Deletes the delivered copies (on deletion of the acceptor). A target whose kubeconfig is
@@ -22,20 +22,34 @@ pub async fn withdraw(
     remotes: &RemoteClusters,
 ) -> Result<(), String> {
     let targets = Targets::of(acceptor, local, remotes);
+    let reported = acceptor
+        .status
+        .as_ref()
+        .map(|s| s.delivery.as_slice())
+        .unwrap_or_default();
     for target in targets.listed() {
-        let name = target.secret_name(&acceptor.spec);
-        withdraw_one(&targets, target, name)
+        let id = target.id(&acceptor.spec);
+        let mut dialers: Vec<&str> = target.dialer.iter().map(|d| d.name.as_str()).collect();
+        let entry = reported.iter().find(|s| s.id() == id);
+        dialers.extend(
+            entry
+                .and_then(|s| s.dialer.as_ref())
+                .map(|d| d.name.as_str()),
+        );
+        withdraw_one(&targets, target, &id.secret_name, &dialers)
             .await
             .map_err(|f| f.message)?;
     }
     Ok(())
 }
 
-/// Deletes the copy this acceptor delivered to one target, if it is still there.
+/// Deletes what this acceptor put into one target, if it is still there: the `dialers` it
+/// applied, then the copy.
 async fn withdraw_one(
     targets: &Targets<'_>,
     target: &DeliveryTarget,
     name: &str,
+    dialers: &[&str],
 ) -> Result<(), Failure> {
     let remote = match targets.client(target).await {
         Ok((_, remote)) => remote,
@@ -45,6 +59,10 @@ async fn withdraw_one(
         }
         Err(failure) => return Err(failure),
     };
+    let dialer_api: Api<PeeringDialer> = Api::namespaced(remote.clone(), &target.namespace);
+    for dialer in dialers {
+        remote_dialer::delete_owned(&dialer_api, dialer, targets.acceptor).await?;
+    }
     let failed = |e: kube::Error| {
         Failure::new(
             reason::DELIVERY_FAILED,
@@ -80,7 +98,8 @@ pub(super) async fn withdraw_removed(
         .collect();
     for old in removed {
         let target = removed_target(old);
-        if let Err(failure) = withdraw_one(targets, &target, &old.secret_name).await {
+        let dialers: Vec<&str> = old.dialer.iter().map(|d| d.name.as_str()).collect();
+        if let Err(failure) = withdraw_one(targets, &target, &old.secret_name, &dialers).await {
             any_failed = true;
             let mut kept = old.clone();
             set_condition(
@@ -113,5 +132,6 @@ fn removed_target(old: &DeliveryStatus) -> DeliveryTarget {
         namespace: old.namespace.clone(),
         secret_name: Some(old.secret_name.clone()),
         secret_key: None,
+        dialer: None,
     }
 }
