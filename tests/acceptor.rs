@@ -389,6 +389,42 @@ async fn deleting_the_acceptor_removes_the_peering_and_the_secret() {
     assert!(h.activity().delete_calls >= 1);
 }
 
+/// Deletion cleans up once, also when the operator's cache of acceptors lags behind its own
+/// writes: the Secret and Consul changes the cleanup makes wake the acceptor again before its
+/// watch says it is gone, and that stale copy must not be cleaned up a second time (a second
+/// Consul DELETE, a PeeringDeleted Event counted twice, a failed reconcile on the gone object).
+#[tokio::test]
+async fn each_deletion_cleans_up_once_even_when_the_cache_lags() {
+    let h = Harness::with(Options {
+        watch_lag: Some(Duration::from_millis(300)),
+        ..Options::default()
+    })
+    .await;
+    let deletions = 10;
+    for _ in 0..deletions {
+        ready_acceptor(&h).await;
+        h.delete_acceptor("dc2").await;
+        wait_all_gone(&h).await;
+    }
+    assert_eq!(
+        h.activity().delete_calls,
+        deletions,
+        "one Consul DELETE each"
+    );
+    let stories = event_stories(&h).await;
+    let deleted: Vec<_> = stories
+        .iter()
+        .filter(|(reason, _, _)| reason == "PeeringDeleted")
+        .collect();
+    assert_eq!(deleted.len() as u64, deletions, "{stories:?}");
+    assert!(
+        deleted.iter().all(|(_, _, count)| *count == 1),
+        "{stories:?}"
+    );
+    let logs = h.logs.text();
+    assert!(!logs.contains("reconcile failed"), "{logs}");
+}
+
 #[tokio::test]
 async fn deleting_while_consul_fails_keeps_the_finalizer_until_the_delete_succeeds() {
     let h = Harness::start().await;

@@ -409,3 +409,67 @@ async fn check_with_kubectl(kubectl: &Kubectl, timeout: &str) {
         .await;
     assert_eq!(label, "true");
 }
+
+/// A refused token is warned about once, also when the operator's cache of dialers lags
+/// behind its own status write: a pass woken (here by the Secret's metadata) before the cache
+/// holds the TokenRejected status must not take the refusal for news (a second Warning, a
+/// `TokenRejected` Event counted twice, the rejection metric counted again).
+#[tokio::test]
+async fn a_refusal_is_warned_about_once_when_the_cache_lags_behind_the_status() {
+    use support::operator::{Harness, Options, consul_client};
+    let h = Harness::with(Options {
+        watch_lag: Some(Duration::from_secs(2)),
+        ..Options::default()
+    })
+    .await;
+    // Two tokens from dc2 for the peer name dc1: the first is superseded by the second.
+    let dc2 = consul_client(&h.dc2.url());
+    let request = consul_peering_operator::consul::GenerateTokenRequest {
+        peer_name: "dc1".into(),
+        ..Default::default()
+    };
+    let used = dc2.generate_token(&request).await.unwrap();
+    dc2.generate_token(&request).await.unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(h.client.clone(), NS);
+    put_secret(&secrets, DIALER_SECRET, &[("data", used.expose())], true).await;
+    let dialers: Api<PeeringDialer> = Api::namespaced(h.client.clone(), NS);
+    apply(&dialers, &dialer(DIALER, DIALER_SECRET)).await;
+    wait_for(&dialers, DIALER, "TokenRejected", |d| {
+        is(
+            dialer_ready(d),
+            ConditionStatus::False,
+            reason::TOKEN_REJECTED,
+        )
+    })
+    .await;
+
+    // At once, while the operator's cached dialer still predates that status.
+    patch_metadata(
+        &secrets,
+        DIALER_SECRET,
+        json!({"annotations": {"copied-at": "now"}}),
+    )
+    .await;
+    h.wait_for("the operator to be quiet for 3 s", || async {
+        let done = h.activity_over(Duration::from_secs(3)).await;
+        (done.kube_writes == 0 && done.kube_reads == 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        h.activity().establish_calls,
+        1,
+        "the used token was tried once"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(h.client.clone(), NS);
+    let warnings: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason::TOKEN_REJECTED))
+        .map(|e| (e.note, e.series.map_or(1, |s| s.count)))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].1, 1, "warned more than once: {warnings:?}");
+}

@@ -69,6 +69,16 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Per dialer, the last token Consul refused: tried once, not in a loop.
     rejected_tokens: Mutex<HashMap<String, RejectedToken>>,
+    /// Per resource, the status its last pass reported. What the Events tell is new against
+    /// this, not against the cached object, which may not hold the operator's own last write.
+    reported: Mutex<HashMap<String, Reported>>,
+}
+
+/// A status as a pass reported it, for the object with this uid.
+#[derive(Clone, Debug)]
+struct Reported {
+    uid: Option<String>,
+    status: serde_json::Value,
 }
 
 /// A token Consul refused, by fingerprint, with the status message that said so: a later pass
@@ -101,6 +111,7 @@ impl Context {
             remotes: delivery::RemoteClusters::default(),
             failures: Mutex::new(HashMap::new()),
             rejected_tokens: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashMap::new()),
         })
     }
 
@@ -135,6 +146,37 @@ impl Context {
             Some(token) => rejected.insert(key.to_owned(), token),
             None => rejected.remove(key),
         };
+    }
+
+    /// The status the last pass reported for `obj` (not for an earlier object of its name).
+    fn reported<K, S>(&self, obj: &K) -> Option<S>
+    where
+        K: Resource<DynamicType = ()>,
+        S: DeserializeOwned,
+    {
+        let reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let last = reported
+            .get(&resource_key(obj))
+            .filter(|r| r.uid == obj.uid())?;
+        serde_json::from_value(last.status.clone()).ok()
+    }
+
+    fn set_reported<K: Resource<DynamicType = ()>>(&self, obj: &K, status: serde_json::Value) {
+        let reported = Reported {
+            uid: obj.uid(),
+            status,
+        };
+        self.reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(resource_key(obj), reported);
+    }
+
+    fn forget_reported(&self, key: &str) {
+        self.reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
     /// The namespaced API of a resource's own namespace.
@@ -197,6 +239,7 @@ where
             ctx.succeeded(&key);
             if let Some((namespace, name)) = &gone {
                 ctx.metrics.resource_deleted(&K::kind(&()), namespace, name);
+                ctx.forget_reported(&key);
             }
         }
         Err(e) => {

@@ -35,7 +35,13 @@ pub(super) trait Reconciled:
 {
     /// What one pass learnt, for the status.
     type Observed: Default + Send;
-    type Status: Serialize + PartialEq + ReportedStatus + Conditioned + Send + Sync;
+    type Status: Serialize
+        + DeserializeOwned
+        + PartialEq
+        + ReportedStatus
+        + Conditioned
+        + Send
+        + Sync;
 
     /// The status as the API server has it.
     fn current_status(&self) -> Option<&Self::Status>;
@@ -87,6 +93,9 @@ pub(super) async fn reconcile<K: Reconciled>(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let api: Api<K> = ctx.api(&obj.namespace().unwrap_or_default());
+    let Some(obj) = unless_gone(&api, obj).await? else {
+        return Ok(Action::await_change());
+    };
     finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             finalizer::Event::Apply(obj) => apply(&*obj, &ctx).await,
@@ -95,6 +104,19 @@ pub(super) async fn reconcile<K: Reconciled>(
     })
     .await
     .map_err(Error::from)
+}
+
+/// A deleting resource as the API server has it now, `None` once it is gone. The cache can
+/// still hold it after its finalizer went (its watch lags the Secret and Consul events that
+/// wake it), and cleaning up again would delete in Consul twice and fail on the finalizer.
+async fn unless_gone<K: Reconciled>(api: &Api<K>, obj: Arc<K>) -> Result<Option<Arc<K>>, Error> {
+    if obj.meta().deletion_timestamp.is_none() {
+        return Ok(Some(obj));
+    }
+    let live = api.get_opt(&obj.name_any()).await?;
+    Ok(live
+        .filter(|live| live.uid() == obj.uid() && live.finalizers().iter().any(|f| f == FINALIZER))
+        .map(Arc::new))
 }
 
 /// One pass: sync, then the status says how it went (also when it failed).
@@ -106,19 +128,7 @@ async fn apply<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
         Err(e) => Readiness::not_ready(e.reason(), e.to_string()),
     };
     let desired = obj.status_of(&observed, &readiness);
-    let previous = obj
-        .current_status()
-        .map(|s| s.conditions())
-        .unwrap_or_default();
-    report(
-        ctx,
-        obj,
-        obj.current_status(),
-        &desired,
-        previous,
-        &readiness,
-    )
-    .await?;
+    report(ctx, obj, obj.current_status(), &desired, &readiness).await?;
     result
 }
 

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use kube::runtime::events::{Event, EventType};
 
 use super::Context;
+use super::reconcile::Conditioned;
 use crate::crd::{
     CONDITION_DELIVERED, CONDITION_READY, Condition, ConditionStatus, DeliveryStatus,
     FIELD_MANAGER, PeeringAcceptorStatus, PeeringDialerStatus, find_condition, reason,
@@ -102,13 +103,13 @@ impl ReportedStatus for PeeringDialerStatus {
 /// Writes the status computed by one pass, updates the resource's metrics, and tells what
 /// changed through Events: a Warning when it newly becomes not ready (or not ready for a new
 /// reason), a Normal Event when it becomes ready again, and one per delivery target that
-/// received the token or started failing.
+/// received the token or started failing. New is against what the last pass reported: the
+/// cached `current` may not hold that write yet, and would tell it twice.
 pub async fn report<K, S>(
     ctx: &Context,
     obj: &K,
     current: Option<&S>,
     desired: &S,
-    previous_conditions: &[Condition],
     readiness: &Readiness,
 ) -> Result<(), kube::Error>
 where
@@ -116,11 +117,16 @@ where
         + Clone
         + DeserializeOwned
         + std::fmt::Debug,
-    S: Serialize + PartialEq + ReportedStatus,
+    S: Serialize + DeserializeOwned + PartialEq + ReportedStatus + Conditioned,
 {
     let api: Api<K> = ctx.api(&obj.namespace().unwrap_or_default());
     write_if_changed(&api, obj, current, desired).await?;
-    let previous = find_condition(previous_conditions, CONDITION_READY);
+    let reported: Option<S> = ctx.reported(obj);
+    let before = reported.as_ref().or(current);
+    if let Ok(written) = serde_json::to_value(desired) {
+        ctx.set_reported(obj, written);
+    }
+    let previous = before.and_then(|s| find_condition(s.conditions(), CONDITION_READY));
     let newly_failing = !readiness.ready
         && previous
             .is_none_or(|c| c.status == ConditionStatus::True || c.reason != readiness.reason);
@@ -143,8 +149,8 @@ where
         let note = format!("{} (was {})", readiness.message, previous.reason);
         publish(ctx, obj, EventType::Normal, readiness.reason, note).await;
     }
-    let before = current.map(|s| s.delivery()).unwrap_or_default();
-    for (type_, reason, note) in delivery_changes(before, desired.delivery()) {
+    let delivered_before = before.map(|s| s.delivery()).unwrap_or_default();
+    for (type_, reason, note) in delivery_changes(delivered_before, desired.delivery()) {
         publish(ctx, obj, type_, reason, note).await;
     }
     Ok(())

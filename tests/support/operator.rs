@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use consul_emulator::{Access, Rules};
 use consul_peering_operator::consul::{
     self, AclToken, ConsulConfig, ConsulError, EstablishRequest, PeeringToken, RetryPolicy,
@@ -26,6 +27,9 @@ use consul_peering_operator::controller::ConsulClients;
 use consul_peering_operator::crd::{CONDITION_READY, Condition, PeeringAcceptor, find_condition};
 use consul_peering_operator::playground::install_crds;
 use consul_peering_operator::run::{RunArgs, run_with};
+use futures::StreamExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, BodyStream, StreamBody};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -60,6 +64,9 @@ pub struct Options {
     pub log_level: LevelFilter,
     /// Start the operator at once (else call [`Harness::start_operator`]).
     pub start_operator: bool,
+    /// Each event of the operator's watches of its own resources arrives this much late, as
+    /// from a busy API server: its cache then lags behind its own writes.
+    pub watch_lag: Option<Duration>,
 }
 
 impl Default for Options {
@@ -68,6 +75,7 @@ impl Default for Options {
             acl_rules: None,
             log_level: LevelFilter::DEBUG,
             start_operator: true,
+            watch_lag: None,
         }
     }
 }
@@ -85,6 +93,7 @@ pub struct Harness {
     /// Armed by the test to fail the operator's next status writes.
     pub status_fault: StatusWriteFault,
     operator_token: String,
+    watch_lag: Option<Duration>,
     consul_token_file: Option<PathBuf>,
     operator: Option<Operator>,
     _log_guard: tracing::subscriber::DefaultGuard,
@@ -159,6 +168,7 @@ impl Harness {
             logs,
             status_fault: StatusWriteFault::default(),
             operator_token,
+            watch_lag: options.watch_lag,
             consul_token_file,
             operator: None,
             _log_guard: log_guard,
@@ -191,6 +201,7 @@ impl Harness {
             FaultyKube {
                 inner,
                 fault: self.status_fault.clone(),
+                watch_lag: self.watch_lag,
             },
             NAMESPACE,
         );
@@ -736,16 +747,37 @@ impl StatusWriteFault {
     }
 }
 
-/// The operator's Kubernetes transport: the emulator's client, with [`StatusWriteFault`].
+/// The operator's Kubernetes transport: the emulator's client, with [`StatusWriteFault`] and
+/// [`Options::watch_lag`].
 struct FaultyKube {
     inner: kube::Client,
     fault: StatusWriteFault,
+    watch_lag: Option<Duration>,
+}
+
+type LaggingBody = UnsyncBoxBody<Bytes, tower::BoxError>;
+
+/// Whether `request` watches the operator's own resources.
+fn watches_own_kind(request: &http::Request<Body>) -> bool {
+    let path = request.uri().path();
+    let query = request.uri().query().unwrap_or_default();
+    (path.ends_with("/peeringacceptors") || path.ends_with("/peeringdialers"))
+        && query.split('&').any(|pair| pair == "watch=true")
+}
+
+/// `body`, each of its frames held back by `lag`.
+fn lagging(body: Body, lag: Duration) -> LaggingBody {
+    let frames = BodyStream::new(body).then(move |frame| async move {
+        tokio::time::sleep(lag).await;
+        frame.map_err(tower::BoxError::from)
+    });
+    StreamBody::new(frames).boxed_unsync()
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl tower::Service<http::Request<Body>> for FaultyKube {
-    type Response = http::Response<Body>;
+    type Response = http::Response<LaggingBody>;
     type Error = tower::BoxError;
     type Future = BoxFuture<Result<Self::Response, Self::Error>>;
 
@@ -756,6 +788,7 @@ impl tower::Service<http::Request<Body>> for FaultyKube {
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let inner = self.inner.clone();
         let fail = self.fault.take(&request);
+        let lag = self.watch_lag.filter(|_| watches_own_kind(&request));
         Box::pin(async move {
             if fail {
                 let status = json!({
@@ -767,9 +800,14 @@ impl tower::Service<http::Request<Body>> for FaultyKube {
                     .status(500)
                     .header("content-type", "application/json")
                     .body(Body::from(serde_json::to_vec(&status).unwrap()))
-                    .unwrap());
+                    .unwrap()
+                    .map(|body| body.map_err(tower::BoxError::from).boxed_unsync()));
             }
-            inner.send(request).await.map_err(Into::into)
+            let response = inner.send(request).await?;
+            Ok(response.map(|body| match lag {
+                Some(lag) => lagging(body, lag),
+                None => body.map_err(tower::BoxError::from).boxed_unsync(),
+            }))
         })
     }
 }
