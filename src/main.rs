@@ -26,7 +26,7 @@ enum Command {
     /// Two emulated clusters and Consuls (dc1, dc2) with the operator in each; prints how to
     /// use kubectl with them.
     #[cfg(feature = "playground")]
-    Playground(consul_peering_operator::playground::PlaygroundArgs),
+    Playground(PlaygroundCommand),
     /// Generate a Consul peering token, as `consul peering generate-token` does.
     #[command(
         name = cli::generate_token::COMMAND,
@@ -40,6 +40,25 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
     },
+}
+
+/// `playground` runs one; `playground fault` sets a fault in a running one.
+#[cfg(feature = "playground")]
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct PlaygroundCommand {
+    #[command(subcommand)]
+    action: Option<PlaygroundAction>,
+    #[command(flatten)]
+    args: consul_peering_operator::playground::PlaygroundArgs,
+}
+
+#[cfg(feature = "playground")]
+#[derive(Subcommand)]
+enum PlaygroundAction {
+    /// Make a running playground's Consul or Kubernetes API fail (consul-down, consul-500,
+    /// consul-slow, kube-429, kube-conflict, kube-watch-drop, kube-expired) or `clear` it.
+    Fault(consul_peering_operator::playground::fault::FaultArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,7 +86,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => block_on(consul_peering_operator::run::run(*args)),
         #[cfg(feature = "playground")]
-        Command::Playground(args) => block_on(consul_peering_operator::playground::run(args)),
+        Command::Playground(PlaygroundCommand {
+            action: Some(PlaygroundAction::Fault(args)),
+            ..
+        }) => block_on(consul_peering_operator::playground::fault::run(args)),
+        #[cfg(feature = "playground")]
+        Command::Playground(PlaygroundCommand { args, .. }) => {
+            block_on(consul_peering_operator::playground::run(args))
+        }
         Command::GenerateToken(args) => generate_token_command(&args),
         Command::Crds { output_dir } => crds(output_dir),
     }

@@ -28,6 +28,7 @@ use crate::run::{RunArgs, run_with, stop_on_signal};
 use crate::telemetry::logging::{self, LogFormat};
 
 pub mod apart;
+pub mod fault;
 pub mod rbac;
 
 /// The datacenters the playground runs.
@@ -81,6 +82,8 @@ pub struct Playground {
     pub clusters: Vec<Cluster>,
     pub stop: CancellationToken,
     operators: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Where `playground fault` sets each cluster's faults.
+    pub fault_control: fault::Control,
 }
 
 impl Playground {
@@ -167,11 +170,13 @@ pub async fn start(args: &PlaygroundArgs, state_dir: &Path) -> anyhow::Result<Pl
             _consul: handle,
         });
     }
+    let fault_control = fault::serve(&clusters, stop.clone()).await?;
     let playground = Playground {
         state_dir: state_dir.to_owned(),
         clusters,
         stop,
         operators,
+        fault_control,
     };
     write_state(&playground)?;
     Ok(playground)
@@ -217,7 +222,8 @@ fn write_state(playground: &Playground) -> anyhow::Result<()> {
         );
         contexts.push(json!({"name": c.name, "context": {
             "cluster": c.name, "user": format!("{}-admin", c.name), "namespace": "default"}}));
-        described.push(json!({"name": c.name, "context": c.name, "consul": {
+        described.push(json!({"name": c.name, "context": c.name,
+            "faultControl": playground.fault_control.url(&c.name), "consul": {
             "address": c.consul_address,
             "token": c.consul_token,
             "caFile": c.consul_ca_file,

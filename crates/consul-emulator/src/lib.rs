@@ -65,6 +65,27 @@ pub struct Handle {
     stop: watch::Sender<bool>,
 }
 
+/// Sets and clears the faults of one datacenter; cheap to clone.
+#[derive(Clone)]
+pub struct FaultSwitch(Arc<Datacenter>);
+
+impl FaultSwitch {
+    /// Puts a lasting fault in force for `duration` (`None`: until [`FaultSwitch::clear`]).
+    pub fn set(&self, fault: ConsulFault, duration: Option<Duration>) {
+        self.0.faults.set_lasting(fault, duration);
+    }
+
+    /// The lasting faults in force.
+    pub fn in_force(&self) -> Vec<ConsulFault> {
+        self.0.faults.lasting()
+    }
+
+    /// Clears every fault and ends an outage.
+    pub fn clear(&self) {
+        self.0.faults.clear();
+    }
+}
+
 /// Starts one emulated datacenter.
 pub async fn start(cfg: Config) -> Result<Handle, StartError> {
     emulator_common::install_crypto_provider();
@@ -325,17 +346,23 @@ impl Handle {
 
     /// Puts a lasting fault in force for `duration` (`None`: until [`Handle::clear_faults`]).
     pub fn set_fault(&self, fault: ConsulFault, duration: Option<Duration>) {
-        self.dc.faults.set_lasting(fault, duration);
+        self.fault_switch().set(fault, duration);
     }
 
     /// The lasting faults in force.
     pub fn faults(&self) -> Vec<ConsulFault> {
-        self.dc.faults.lasting()
+        self.fault_switch().in_force()
+    }
+
+    /// A handle on this datacenter's faults alone, to share (it does not keep the datacenter
+    /// running).
+    pub fn fault_switch(&self) -> FaultSwitch {
+        FaultSwitch(Arc::clone(&self.dc))
     }
 
     /// Clears armed failures, delays, stream hold-downs and lasting faults, and ends an outage.
     pub fn clear_faults(&self) {
-        self.dc.faults.clear();
+        self.fault_switch().clear();
     }
 
     /// Request counts by method, endpoint and status.
