@@ -473,3 +473,99 @@ async fn a_refusal_is_warned_about_once_when_the_cache_lags_behind_the_status() 
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert_eq!(warnings[0].1, 1, "warned more than once: {warnings:?}");
 }
+
+/// `Ready` follows the peering: the dialer's Secret deleted after it established leaves it
+/// Ready and ACTIVE, with a condition of its own (SecretPresent=False) saying the Secret is
+/// gone; the Secret back, that condition is True again and nothing is established twice. The
+/// wait for the stream after establishing is the normal path: no Warning at any point.
+#[tokio::test]
+async fn a_secret_deleted_after_establishing_leaves_ready_to_the_peering() {
+    let c = TwoClusters::start().await;
+    apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
+    let token = wait_token(&c.dc1.secrets(), TOKEN_SECRET, None).await;
+    put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &token)], true).await;
+    let history = History::<PeeringDialer>::record(c.dc2.client(), DIALER);
+    apply(&c.dc2.dialers(), &dialer(DIALER, DIALER_SECRET)).await;
+    let active = |d: &PeeringDialer| {
+        dialer_state(d) == Some("ACTIVE")
+            && is(dialer_ready(d), ConditionStatus::True, reason::ACTIVE)
+    };
+    wait_for(&c.dc2.dialers(), DIALER, "ACTIVE", |d| {
+        active(d)
+            && is(
+                secret_present(d),
+                ConditionStatus::True,
+                reason::SECRET_FOUND,
+            )
+    })
+    .await;
+
+    c.dc2
+        .secrets()
+        .delete(DIALER_SECRET, &Default::default())
+        .await
+        .unwrap();
+    let gone = wait_for(&c.dc2.dialers(), DIALER, "SecretPresent=False", |d| {
+        is(
+            secret_present(d),
+            ConditionStatus::False,
+            reason::SECRET_MISSING,
+        )
+    })
+    .await;
+    assert!(active(&gone), "{:?}", gone.status);
+    assert!(
+        secret_present(&gone)
+            .unwrap()
+            .message
+            .contains(DIALER_SECRET),
+        "{:?}",
+        secret_present(&gone)
+    );
+
+    put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &token)], true).await;
+    wait_for(&c.dc2.dialers(), DIALER, "SecretPresent=True again", |d| {
+        active(d)
+            && is(
+                secret_present(d),
+                ConditionStatus::True,
+                reason::SECRET_FOUND,
+            )
+    })
+    .await;
+    assert_eq!(c.dc2.establish_calls(), 1);
+    let versions = history.versions();
+    let first_ready = versions
+        .iter()
+        .position(|d| is(dialer_ready(d), ConditionStatus::True, reason::ACTIVE))
+        .expect("a Ready version");
+    assert!(
+        versions[first_ready..].iter().all(|d| is(
+            dialer_ready(d),
+            ConditionStatus::True,
+            reason::ACTIVE
+        )),
+        "Ready dropped: {}",
+        history.json()
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(c.dc2.client(), NS);
+    let warnings: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .map(|e| (e.reason, e.note))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    c.stop().await;
+}
+
+fn secret_present(d: &PeeringDialer) -> Option<&consul_peering_operator::crd::Condition> {
+    let conditions = &d.status.as_ref()?.conditions;
+    consul_peering_operator::crd::find_condition(
+        conditions,
+        consul_peering_operator::crd::CONDITION_SECRET_PRESENT,
+    )
+}

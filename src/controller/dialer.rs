@@ -23,7 +23,8 @@ use super::status::{Readiness, now, parse_time, publish, with_ready};
 use super::{Context, RejectedToken, resource_key};
 use crate::consul::{self, PeeringState, PeeringToken};
 use crate::crd::{
-    Peered, PeeringDialer, PeeringDialerStatus, RemoteStatus, StatusSecretRef, reason,
+    CONDITION_SECRET_PRESENT, Condition, ConditionStatus, Peered, PeeringDialer,
+    PeeringDialerStatus, RemoteStatus, SecretRefSpec, StatusSecretRef, reason, set_condition,
     token_fingerprint,
 };
 
@@ -31,8 +32,18 @@ use crate::crd::{
 #[derive(Default)]
 pub(super) struct Observed {
     secret_resource_version: Option<String>,
+    /// Whether the Secret held a token, when this pass read it.
+    secret: Option<SecretRead>,
     peering: Option<KnownPeering>,
     waiting: Option<Waiting>,
+}
+
+/// What reading the dialer's Secret found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SecretRead {
+    Found,
+    /// The Secret or its key is missing: the message says which.
+    Missing(String),
 }
 
 /// Why a pass left the peering alone (one reason at a time).
@@ -96,7 +107,7 @@ impl Reconciled for PeeringDialer {
                 format!("the accepting cluster deleted the peering {peer:?}"),
             );
         }
-        Readiness::not_ready(
+        Readiness::progressing(
             reason::ESTABLISHING,
             format!("the peering {peer:?} is established; waiting for its stream to the peer"),
         )
@@ -108,8 +119,12 @@ impl Reconciled for PeeringDialer {
         let peering = observed.peering.as_ref();
         let ours = peering.filter(|p| p.meta.contains_key(META_TOKEN_FINGERPRINT));
         let spec = &self.spec.peer.secret;
+        let mut conditions = with_ready(current.conditions.clone(), readiness, generation);
+        if let Some(secret) = &observed.secret {
+            set_condition(&mut conditions, secret_condition(spec, secret, generation));
+        }
         PeeringDialerStatus {
-            conditions: with_ready(current.conditions.clone(), readiness, generation),
+            conditions,
             observed_generation: generation,
             secret: Some(StatusSecretRef {
                 name: Some(spec.name.clone()),
@@ -211,18 +226,61 @@ async fn read_token_unless_terminated(
     ctx: &Context,
     observed: &mut Observed,
 ) -> Result<Option<(String, Option<String>)>, Error> {
-    let terminated = observed
-        .peering
-        .as_ref()
-        .is_some_and(|p| p.state == PeeringState::Terminated);
+    let peering = observed.peering.as_ref();
+    let terminated = peering.is_some_and(|p| p.state == PeeringState::Terminated);
+    // A peering this operator established stands without the Secret: `Ready` follows the
+    // peering and only the SecretPresent condition says the Secret is gone.
+    let established = peering.is_some_and(|p| {
+        p.meta.contains_key(META_TOKEN_FINGERPRINT) && p.state != PeeringState::Deleting
+    });
     match read_token(dialer, ctx).await {
-        Ok(read) => Ok(Some(read)),
-        Err(Error::SecretMissing(_)) if terminated => {
-            observed.waiting = Some(Waiting::PeerTerminated);
+        Ok(read) => {
+            observed.secret = Some(SecretRead::Found);
+            Ok(Some(read))
+        }
+        Err(Error::SecretMissing(_)) if established && !terminated => {
+            let secret = &dialer.spec.peer.secret;
+            observed.secret = Some(SecretRead::Missing(format!(
+                "Secret {} or its key {:?} is missing; the peering established with its token \
+                 stands without it, and a new token put there is established",
+                secret.name, secret.key
+            )));
             Ok(None)
+        }
+        Err(Error::SecretMissing(message)) => {
+            observed.secret = Some(SecretRead::Missing(message.clone()));
+            if terminated {
+                observed.waiting = Some(Waiting::PeerTerminated);
+                return Ok(None);
+            }
+            Err(Error::SecretMissing(message))
         }
         Err(e) => Err(e),
     }
+}
+
+/// The SecretPresent condition for what the pass found in the Secret.
+fn secret_condition(spec: &SecretRefSpec, read: &SecretRead, generation: Option<i64>) -> Condition {
+    let (status, reason, message) = match read {
+        SecretRead::Found => (
+            ConditionStatus::True,
+            reason::SECRET_FOUND,
+            format!("Secret {} has key {:?}", spec.name, spec.key),
+        ),
+        SecretRead::Missing(message) => (
+            ConditionStatus::False,
+            reason::SECRET_MISSING,
+            message.clone(),
+        ),
+    };
+    Condition::new(
+        CONDITION_SECRET_PRESENT,
+        status,
+        reason,
+        message,
+        generation,
+        now(),
+    )
 }
 
 /// The token in the dialer's Secret, trimmed (a token pasted from a terminal often carries a

@@ -21,26 +21,44 @@ use crate::telemetry::metrics::ResourceReport;
 /// The `Ready` condition to put in a status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Readiness {
-    pub ready: bool,
+    pub standing: Standing,
     pub reason: &'static str,
     pub message: String,
 }
 
+/// Where a resource stands, as `Ready` and its Events tell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Ready,
+    /// Not ready yet, on the normal way there (an Event of type Normal says so).
+    Progressing,
+    /// Not ready: something is wrong (a Warning says so).
+    Failing,
+}
+
 impl Readiness {
     pub fn ready(reason: &'static str, message: impl Into<String>) -> Self {
+        Readiness::new(Standing::Ready, reason, message)
+    }
+
+    pub fn progressing(reason: &'static str, message: impl Into<String>) -> Self {
+        Readiness::new(Standing::Progressing, reason, message)
+    }
+
+    pub fn not_ready(reason: &'static str, message: impl Into<String>) -> Self {
+        Readiness::new(Standing::Failing, reason, message)
+    }
+
+    fn new(standing: Standing, reason: &'static str, message: impl Into<String>) -> Self {
         Readiness {
-            ready: true,
+            standing,
             reason,
             message: message.into(),
         }
     }
 
-    pub fn not_ready(reason: &'static str, message: impl Into<String>) -> Self {
-        Readiness {
-            ready: false,
-            reason,
-            message: message.into(),
-        }
+    pub fn is_ready(&self) -> bool {
+        self.standing == Standing::Ready
     }
 }
 
@@ -55,7 +73,7 @@ pub fn with_ready(
         &mut conditions,
         Condition::new(
             CONDITION_READY,
-            ConditionStatus::from(readiness.ready),
+            ConditionStatus::from(readiness.is_ready()),
             readiness.reason,
             readiness.message.clone(),
             generation,
@@ -127,33 +145,36 @@ where
         ctx.set_reported(obj, written);
     }
     let previous = before.and_then(|s| find_condition(s.conditions(), CONDITION_READY));
-    let newly_failing = !readiness.ready
-        && previous
-            .is_none_or(|c| c.status == ConditionStatus::True || c.reason != readiness.reason);
-    observe(ctx, obj, desired, readiness, newly_failing);
-    if newly_failing {
-        publish(
-            ctx,
-            obj,
-            EventType::Warning,
-            readiness.reason,
-            readiness.message.clone(),
-        )
-        .await;
-    }
-    // A resource that was not ready (or ready for another reason) and now is: say so, so
-    // that `kubectl describe` ends with the recovery rather than the last failure.
-    if let Some(previous) = previous.filter(|c| {
-        readiness.ready && (c.status != ConditionStatus::True || c.reason != readiness.reason)
-    }) {
-        let note = format!("{} (was {})", readiness.message, previous.reason);
-        publish(ctx, obj, EventType::Normal, readiness.reason, note).await;
+    let told = ready_event(previous, readiness);
+    let newly_not_ready = told.is_some() && !readiness.is_ready();
+    observe(ctx, obj, desired, readiness, newly_not_ready);
+    if let Some((type_, note)) = told {
+        publish(ctx, obj, type_, readiness.reason, note).await;
     }
     let delivered_before = before.map(|s| s.delivery()).unwrap_or_default();
     for (type_, reason, note) in delivery_changes(delivered_before, desired.delivery()) {
         publish(ctx, obj, type_, reason, note).await;
     }
     Ok(())
+}
+
+/// The Event a change of `Ready` from `previous` tells, if any: a Warning when it newly fails
+/// (or fails for a new reason), a Normal Event when it is newly on its way (established,
+/// waiting for the stream), and a Normal Event when it is ready again, so that
+/// `kubectl describe` ends with the recovery rather than the last failure.
+fn ready_event(previous: Option<&Condition>, readiness: &Readiness) -> Option<(EventType, String)> {
+    let changed = |c: &Condition| {
+        c.status != ConditionStatus::from(readiness.is_ready()) || c.reason != readiness.reason
+    };
+    let message = readiness.message.clone();
+    match readiness.standing {
+        Standing::Ready => previous
+            .filter(|c| changed(c))
+            .map(|c| (EventType::Normal, format!("{message} (was {})", c.reason))),
+        _ if previous.is_some_and(|c| !changed(c)) => None,
+        Standing::Progressing => Some((EventType::Normal, message)),
+        Standing::Failing => Some((EventType::Warning, message)),
+    }
 }
 
 /// The resource's series: its state, readiness and delivery targets; a dialer's newly refused
@@ -163,12 +184,12 @@ fn observe<K: Resource<DynamicType = ()>, S: ReportedStatus>(
     obj: &K,
     desired: &S,
     readiness: &Readiness,
-    newly_failing: bool,
+    newly_not_ready: bool,
 ) {
     let kind = K::kind(&()).into_owned();
     let namespace = obj.meta().namespace.clone().unwrap_or_default();
     let name = obj.meta().name.clone().unwrap_or_default();
-    if newly_failing && readiness.reason == reason::TOKEN_REJECTED {
+    if newly_not_ready && readiness.reason == reason::TOKEN_REJECTED {
         ctx.metrics.dialer_token_rejected(&namespace, &name);
     }
     let delivery = desired
@@ -181,7 +202,7 @@ fn observe<K: Resource<DynamicType = ()>, S: ReportedStatus>(
         namespace,
         name,
         state: desired.peering_state().map(str::to_owned),
-        ready: readiness.ready,
+        ready: readiness.is_ready(),
         reason: readiness.reason,
         delivery,
     });
@@ -309,6 +330,38 @@ mod tests {
             token_fingerprint: Some(fp.into()),
             dialer: None,
         }
+    }
+
+    fn ready_condition(status: ConditionStatus, reason: &str) -> Condition {
+        Condition::new(CONDITION_READY, status, reason, "before", None, now())
+    }
+
+    #[test]
+    fn ready_events_warn_of_failures_only() {
+        let establishing = Readiness::progressing(reason::ESTABLISHING, "waiting for its stream");
+        let rejected = Readiness::not_ready(reason::TOKEN_REJECTED, "refused");
+        let active = Readiness::ready(reason::ACTIVE, "active");
+        // The normal way to ready is told as Normal, a failure as a Warning, each once.
+        assert_eq!(
+            ready_event(None, &establishing),
+            Some((EventType::Normal, "waiting for its stream".into()))
+        );
+        let was_establishing = ready_condition(ConditionStatus::False, reason::ESTABLISHING);
+        assert_eq!(ready_event(Some(&was_establishing), &establishing), None);
+        assert_eq!(
+            ready_event(Some(&was_establishing), &rejected),
+            Some((EventType::Warning, "refused".into()))
+        );
+        let was_rejected = ready_condition(ConditionStatus::False, reason::TOKEN_REJECTED);
+        assert_eq!(ready_event(Some(&was_rejected), &rejected), None);
+        // Ready again: a Normal Event naming what it was.
+        assert_eq!(
+            ready_event(Some(&was_rejected), &active),
+            Some((EventType::Normal, "active (was TokenRejected)".into()))
+        );
+        let was_active = ready_condition(ConditionStatus::True, reason::ACTIVE);
+        assert_eq!(ready_event(Some(&was_active), &active), None);
+        assert_eq!(ready_event(None, &active), None);
     }
 
     fn reasons(events: &[(EventType, &'static str, String)]) -> Vec<&'static str> {

@@ -31,8 +31,8 @@ pub use common::{
     DEFAULT_SECRET_KEY, PeerSpec, Peered, SecretBackend, SecretRefSpec, StatusSecretRef,
 };
 pub use conditions::{
-    CONDITION_DELIVERED, CONDITION_DIALER_APPLIED, CONDITION_READY, Condition, ConditionStatus,
-    find_condition, reason, set_condition,
+    CONDITION_DELIVERED, CONDITION_DIALER_APPLIED, CONDITION_READY, CONDITION_SECRET_PRESENT,
+    Condition, ConditionStatus, find_condition, reason, set_condition,
 };
 pub use dialer::{PeeringDialer, PeeringDialerSpec, PeeringDialerStatus, RemoteStatus};
 pub use dialer_template::{DialerTemplate, LABEL_DELIVERED_DIALER, RemoteDialerStatus};
