@@ -4,6 +4,8 @@
 //! on Kubernetes objects; `consul` the Consul peering API client; `cli` the commands of the
 //! binary other than the controller.
 
+#[cfg(feature = "playground")]
+pub mod bench;
 pub mod cli;
 pub mod consul;
 pub mod controller;

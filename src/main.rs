@@ -27,6 +27,10 @@ enum Command {
     /// use kubectl with them.
     #[cfg(feature = "playground")]
     Playground(PlaygroundCommand),
+    /// Measure the operator (this binary's `run`, as a process of its own) against emulated
+    /// clusters: latency against the floor, bursts, memory, quiet, propagation, startup.
+    #[cfg(feature = "playground")]
+    Bench(consul_peering_operator::bench::BenchArgs),
     /// Generate a Consul peering token, as `consul peering generate-token` does.
     #[command(
         name = cli::generate_token::COMMAND,
@@ -94,6 +98,8 @@ fn main() -> ExitCode {
         Command::Playground(PlaygroundCommand { args, .. }) => {
             block_on(consul_peering_operator::playground::run(args))
         }
+        #[cfg(feature = "playground")]
+        Command::Bench(args) => block_on(consul_peering_operator::bench::run(args)),
         Command::GenerateToken(args) => generate_token_command(&args),
         Command::Crds { output_dir } => crds(output_dir),
     }
