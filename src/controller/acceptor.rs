@@ -437,7 +437,10 @@ async fn write_secret(
             &Patch::Apply(&secret),
         )
         .await?;
-    Ok(written.resource_version())
+    let version = written.resource_version();
+    ctx.own_secret_writes
+        .wrote(&namespace, name, version.as_deref());
+    Ok(version)
 }
 
 /// Deletion: the Consul peering this acceptor created, then its Secret. A failed Consul delete

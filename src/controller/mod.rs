@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod dialer;
 pub mod error;
 mod events;
+mod own_writes;
 pub mod peerings;
 pub mod plan;
 mod reconcile;
@@ -18,6 +19,7 @@ mod triggers;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
@@ -25,13 +27,15 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::utils::PredicateConfig;
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 pub use crate::consul::ConsulClients;
 use crate::telemetry::{Health, Metrics};
+use crate::crd::SecretOwner;
 pub use error::Error;
 use peerings::ConsulPeerings;
 
@@ -73,6 +77,8 @@ pub struct Context {
     /// this, not against the cached object, which may not hold the operator's own last write.
     reported: Mutex<HashMap<String, Reported>>,
 }
+    /// The acceptors' own writes of their token Secrets (see `own_writes`).
+    own_secret_writes: own_writes::OwnSecretWrites,
 
 /// A status as a pass reported it, for the object with this uid.
 #[derive(Clone, Debug)]
@@ -112,6 +118,7 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             rejected_tokens: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashMap::new()),
+            own_secret_writes: own_writes::OwnSecretWrites::default(),
         })
     }
 
@@ -275,13 +282,33 @@ where
 }
 
 /// What sets one kind's controller apart.
+/// What of a resource's own changes wakes its reconcile: everything but its status. A status
+/// change is almost always the operator's own write, and the pass that wrote it has already
+/// acted; waking for it cost a reconcile per write (and a second status write whenever the
+/// cache had not caught up yet).
+fn wakes_its_reconcile<K: Resource>(obj: &K) -> Option<u64> {
+    let meta = obj.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.labels.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 struct Kind<K> {
     /// The `controller` label of its metrics.
     controller: &'static str,
     /// Its own watch in the watch-restart metric.
     watch: &'static str,
     /// Whether a resource reads (or writes) a token Secret.
-    uses_secret: fn(&K, &PartialObjectMeta<Secret>) -> bool,
+    uses_secret: fn(&K, &PartialObjectMeta<Secret>, Option<&SecretOwner>) -> bool,
+    /// Whether it writes token Secrets itself, whose own writes wake no one.
+    writes_secrets: bool,
 }
 
 /// One kind's controller, woken by its own objects, the token Secrets they use, Consul's
@@ -300,11 +327,17 @@ where
     S: Future<Output = ()> + Clone + Send + Sync + 'static,
     W: Stream<Item = ObjectRef<K>> + Send + 'static,
 {
-    let controller = Controller::new(
-        scoped_api::<K>(&ctx.kube, namespace),
-        watcher::Config::default(),
-    );
-    let store = controller.store();
+    let (store, writer) = reflector::store();
+    let objects = reflector(
+        writer,
+        watcher(
+            scoped_api::<K>(&ctx.kube, namespace),
+            watcher::Config::default(),
+        ),
+    )
+    .applied_objects()
+    .predicate_filter(wakes_its_reconcile, PredicateConfig::default());
+    let controller = Controller::for_stream(objects, store.clone());
     let name = kind.controller;
     let run = controller
         .reconcile_on(triggers::secret_events(
@@ -313,11 +346,8 @@ where
             store.clone(),
             kind.uses_secret,
         ))
-        .reconcile_on(triggers::peering_events(
-            &ctx.peerings,
-            store.clone(),
-            triggers::peer_of,
-        ))
+            kind.writes_secrets.then(|| ctx.clone()),
+        .reconcile_on(triggers::peering_events(&ctx.peerings, store.clone()))
         .reconcile_on(wakeups)
         .graceful_shutdown_on(shutdown.clone())
         .run(
@@ -350,6 +380,7 @@ pub async fn run(
         watch: "peeringacceptors",
         uses_secret: triggers::acceptor_uses_secret,
     };
+        writes_secrets: true,
     let (acceptors, acceptor_store) = controller(
         &ctx,
         namespace,
@@ -363,6 +394,7 @@ pub async fn run(
         watch: "peeringdialers",
         uses_secret: triggers::dialer_uses_secret,
     };
+        writes_secrets: false,
     let (dialers, dialer_store) = controller(
         &ctx,
         namespace,
@@ -377,7 +409,7 @@ pub async fn run(
             caches::track_sync(health.clone(), "PeeringAcceptor", acceptor_store),
             caches::track_sync(health, "PeeringDialer", dialer_store)
         );
-        if a && d {
+        if a && d && m {
             tracing::info!("caches synced; reconciling");
         }
     };

@@ -2,19 +2,22 @@
 //! (watched by label and metadata only, so unrelated Secrets cost nothing) and a change of its
 //! peering in Consul. Every resource that matches is woken, not just the first.
 
+use std::sync::Arc;
+
 use futures::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Resource, ResourceExt};
+use kube::Resource;
 use tokio::sync::broadcast;
 
 use super::peerings::{ConsulPeerings, PeeringChange};
-use super::scoped_api;
+use super::{Context, scoped_api};
 use crate::crd::{
     LABEL_PEERING_TOKEN, LABEL_PEERING_TOKEN_VALUE, Peered, PeeringAcceptor, PeeringDialer,
+    SecretOwner,
 };
 
 /// consul-k8s's token Secret label: dialers migrated from consul-k8s read Secrets that were
@@ -22,38 +25,39 @@ use crate::crd::{
 const CONSUL_K8S_TOKEN_LABEL: &str = "consul.hashicorp.com/peering-token";
 
 /// Whether the acceptor writes (or wrote) the Secret: its spec names it, or the Secret's owner
-/// annotation names the acceptor (after a rename of `spec.peer.secret.name`).
+/// annotation (`owner`, parsed once per Secret) names the acceptor (after a rename of
+/// `spec.peer.secret.name`). Compared in place: this runs over every acceptor for each event.
 pub fn acceptor_uses_secret(
     acceptor: &PeeringAcceptor,
     secret: &PartialObjectMeta<Secret>,
+    owner: Option<&SecretOwner>,
 ) -> bool {
-    acceptor.namespace() == secret.namespace()
-        && (acceptor.spec.peer.secret.name == secret.name_any()
-            || super::token_secret::owner_of(&secret.metadata).is_some_and(|owner| {
-                owner.namespace == acceptor.namespace().unwrap_or_default()
-                    && owner.name == acceptor.name_any()
+    let namespace = acceptor.meta().namespace.as_deref();
+    namespace == secret.metadata.namespace.as_deref()
+        && (Some(acceptor.spec.peer.secret.name.as_str()) == secret.metadata.name.as_deref()
+            || owner.is_some_and(|owner| {
+                Some(owner.namespace.as_str()) == namespace
+                    && Some(owner.name.as_str()) == acceptor.meta().name.as_deref()
             }))
 }
 
-pub fn dialer_uses_secret(dialer: &PeeringDialer, secret: &PartialObjectMeta<Secret>) -> bool {
-    dialer.namespace() == secret.namespace() && dialer.spec.peer.secret.name == secret.name_any()
-}
-
-/// The Consul partition ("" for the default) and peer name of a resource.
-pub fn peer_of<K: Peered>(resource: &K) -> (String, String) {
-    (
-        resource.partition().to_owned(),
-        resource.peer_name().to_owned(),
-    )
+pub fn dialer_uses_secret(
+    dialer: &PeeringDialer,
+    secret: &PartialObjectMeta<Secret>,
+    _owner: Option<&SecretOwner>,
+) -> bool {
+    dialer.meta().namespace == secret.metadata.namespace
+        && Some(dialer.spec.peer.secret.name.as_str()) == secret.metadata.name.as_deref()
 }
 
 /// Resources of `store` that use a token Secret, each time such a Secret is added, changed or
-/// deleted.
+/// deleted; with `writer`, except for the writes it recorded as its own.
 pub fn secret_events<K>(
     client: &kube::Client,
     namespace: Option<&str>,
     store: Store<K>,
-    uses: fn(&K, &PartialObjectMeta<Secret>) -> bool,
+    uses: fn(&K, &PartialObjectMeta<Secret>, Option<&SecretOwner>) -> bool,
+    writer: Option<Arc<Context>>,
 ) -> impl Stream<Item = ObjectRef<K>> + Send + 'static
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -72,10 +76,17 @@ where
     };
     stream::select(watch(LABEL_PEERING_TOKEN), watch(CONSUL_K8S_TOKEN_LABEL)).flat_map(
         move |secret| {
+            if writer
+                .as_ref()
+                .is_some_and(|ctx| ctx.own_secret_writes.is_own(&secret))
+            {
+                return stream::iter(Vec::new());
+            }
+            let owner = super::token_secret::owner_of(&secret.metadata);
             let refs: Vec<ObjectRef<K>> = store
                 .state()
                 .iter()
-                .filter(|obj| uses(obj, &secret))
+                .filter(|obj| uses(obj, &secret, owner.as_ref()))
                 .map(|obj| ObjectRef::from_obj(&**obj))
                 .collect();
             stream::iter(refs)
@@ -87,10 +98,9 @@ where
 pub fn peering_events<K>(
     peerings: &std::sync::Arc<ConsulPeerings>,
     store: Store<K>,
-    peer_of: fn(&K) -> (String, String),
 ) -> impl Stream<Item = ObjectRef<K>> + Send + 'static
 where
-    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    K: Peered + Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     let changes = peerings.subscribe();
     stream::unfold(changes, |mut changes| async move {
@@ -105,16 +115,14 @@ where
         let refs: Vec<ObjectRef<K>> = store
             .state()
             .iter()
-            .filter(|obj| {
-                let (partition, name) = peer_of(obj);
-                match &change {
-                    None => true,
-                    Some(PeeringChange::Peer {
-                        partition: p,
-                        name: n,
-                    }) => *p == partition && *n == name,
-                    Some(PeeringChange::Partition { partition: p }) => *p == partition,
-                }
+            // Compared in place: this runs over every resource for each change.
+            .filter(|obj| match &change {
+                None => true,
+                Some(PeeringChange::Peer {
+                    partition: p,
+                    name: n,
+                }) => p == obj.partition() && n == obj.peer_name(),
+                Some(PeeringChange::Partition { partition: p }) => p == obj.partition(),
             })
             .map(|obj| ObjectRef::from_obj(&**obj))
             .collect();
