@@ -10,6 +10,10 @@ use crate::consul::{ConsulError, Peering};
 use crate::controller::error::backoff;
 use crate::crd::reason;
 
+/// The shortest time from one list request to the next, which bounds how many full lists a
+/// burst of changes costs; changes reach status at most this much later.
+const MIN_LIST_INTERVAL: Duration = Duration::from_millis(250);
+
 /// What the operator knows of one partition.
 #[derive(Default)]
 pub(super) struct PartitionWatch {
@@ -52,6 +56,10 @@ pub(super) async fn watch_partition(
                 failures = 0;
                 let list = list.iter().map(KnownPeering::from).collect();
                 this.merged(&partition, &watch, list, index, new_index, asked_at);
+                drop(this);
+                // Each answer carries every peering: while Consul changes without pause (a
+                // burst of tokens) lists are spaced, not one per change.
+                tokio::time::sleep_until((asked_at + MIN_LIST_INTERVAL).into()).await;
             }
             Err(ListFailure::Consul(error)) => {
                 failures += 1;
