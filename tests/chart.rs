@@ -459,13 +459,29 @@ fn default_install_is_cluster_wide_single_replica_without_leader_election() {
             rule(
                 &["consulpeering.io"],
                 &["peeringacceptors", "peeringdialers"],
+                &["get", "list", "watch", "patch"],
+                &[]
+            ),
+            rule(
+                &["consulpeering.io"],
+                &["peeringmeshes"],
                 &["list", "watch", "patch"],
                 &[]
             ),
             rule(
                 &["consulpeering.io"],
-                &["peeringacceptors/status", "peeringdialers/status"],
+                &[
+                    "peeringacceptors/status",
+                    "peeringdialers/status",
+                    "peeringmeshes/status"
+                ],
                 &["patch"],
+                &[]
+            ),
+            rule(
+                &["consulpeering.io"],
+                &["peeringacceptors"],
+                &["create", "delete"],
                 &[]
             ),
             rule(
@@ -673,7 +689,7 @@ fn servicemonitor_selects_the_metrics_service() {
 fn granted_rules_follow_the_bindings_to_the_operator_service_account() {
     // Cluster-wide: every rule of the ClusterRole, unscoped.
     let cluster = render(json!({})).granted_rules();
-    assert_eq!(cluster.len(), 4, "{cluster:#?}");
+    assert_eq!(cluster.len(), 6, "{cluster:#?}");
     assert!(cluster.iter().all(|r| r.namespace.is_none()));
     let secrets = cluster.iter().find(|r| r.resources == ["secrets"]).unwrap();
     let emulator_rule = secrets.to_emulator_rule();
@@ -694,7 +710,7 @@ fn granted_rules_follow_the_bindings_to_the_operator_service_account() {
             in_namespace(NAMESPACE),
             scoped.len()
         ),
-        (4, 2, 6),
+        (6, 2, 8),
         "{scoped:#?}"
     );
     let lease = scoped
@@ -832,6 +848,7 @@ async fn apply_release_to_a_fresh_emulator(values: &str, binary: &'static Binary
     for crd in [
         "peeringacceptors.consulpeering.io",
         "peeringdialers.consulpeering.io",
+        "peeringmeshes.consulpeering.io",
     ] {
         assert!(
             out.contains(&format!(
@@ -846,6 +863,7 @@ async fn apply_release_to_a_fresh_emulator(values: &str, binary: &'static Binary
         "--timeout=30s",
         "crd/peeringacceptors.consulpeering.io",
         "crd/peeringdialers.consulpeering.io",
+        "crd/peeringmeshes.consulpeering.io",
     ]
     .map(String::from)
     .into();
@@ -864,7 +882,7 @@ async fn apply_release_to_a_fresh_emulator(values: &str, binary: &'static Binary
     kubectl.ok(&wait).await;
     // Upgrading re-applies them: nothing changes.
     let again = kubectl.ok(&["apply", "-f", crds_dir]).await;
-    assert_eq!(again.matches(" unchanged").count(), 2, "{again}");
+    assert_eq!(again.matches(" unchanged").count(), 3, "{again}");
 
     let mut namespaces: Vec<&str> = objects
         .iter()

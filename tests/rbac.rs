@@ -104,14 +104,17 @@ async fn the_playground_operators_run_as_the_charts_service_account() {
     assert!(status_patches > 0);
     let kubectl = Kubectl::new(&binaries()[0]).with_kubeconfig(pg.kubeconfig_path());
     let as_account = format!("--as={account}");
-    for (verb, answer) in [("patch", "yes\n"), ("delete", "no\n")] {
+    for (verb, resource, answer) in [
+        ("patch", "peeringacceptors.consulpeering.io", "yes\n"),
+        ("delete", "peeringdialers.consulpeering.io", "no\n"),
+    ] {
         let args = [
             "--context",
             "dc1",
             "auth",
             "can-i",
             verb,
-            "peeringacceptors.consulpeering.io",
+            resource,
             "-n",
             "default",
             &as_account,
@@ -449,13 +452,39 @@ fn granted_calls(granted: &[GrantedRule]) -> Calls {
 }
 
 /// Grants the operator needs although the emulator's request counts do not show them.
-const JUSTIFIED: &[(&str, &str, &str, &str)] = &[(
-    "create",
-    "",
-    "secrets",
-    "the token Secret is written with server-side apply; kube-apiserver (and the emulator) authorize an \
-     apply that creates the object as `create` as well as `patch`, though the request is counted as a patch",
-)];
+const JUSTIFIED: &[(&str, &str, &str, &str)] = &[
+    (
+        "create",
+        "",
+        "secrets",
+        "the token Secret is written with server-side apply; kube-apiserver (and the emulator) authorize an \
+         apply that creates the object as `create` as well as `patch`, though the request is counted as a patch",
+    ),
+    (
+        "create",
+        "consulpeering.io",
+        "peeringacceptors",
+        "a PeeringMesh with this cluster as a member applies its acceptors here (not in this flow: tests/mesh.rs)",
+    ),
+    (
+        "delete",
+        "consulpeering.io",
+        "peeringacceptors",
+        "a PeeringMesh deletes the acceptors it applied here (not in this flow: tests/mesh.rs)",
+    ),
+    (
+        "patch",
+        "consulpeering.io",
+        "peeringmeshes",
+        "the PeeringMesh finalizer (not in this flow: tests/mesh.rs)",
+    ),
+    (
+        "patch",
+        "consulpeering.io",
+        "peeringmeshes/status",
+        "the PeeringMesh status (not in this flow: tests/mesh.rs)",
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_the_operator_makes_is_granted_and_every_grant_is_used() {

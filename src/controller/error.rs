@@ -49,6 +49,14 @@ pub enum Error {
     /// The finalizer helper could not add or remove the finalizer.
     #[error("finalizer: {0}")]
     Finalizer(String),
+
+    /// A PeeringMesh waits for what it created in its members to be gone (or to be
+    /// reachable); the reason is the mesh's.
+    #[error("{message}")]
+    Mesh {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl Error {
@@ -63,6 +71,7 @@ impl Error {
             Error::TokenRejected(_) => reason::TOKEN_REJECTED,
             Error::Kube(_) | Error::Finalizer(_) => reason::KUBERNETES_ERROR,
             Error::Delivery(_) => reason::DELIVERY_FAILED,
+            Error::Mesh { reason, .. } => reason,
         }
     }
 
@@ -78,7 +87,7 @@ impl Error {
             // A foreign Secret is not watched (it lacks our label); look again now and then.
             Error::SecretConflict(_) => true,
             Error::Consul(e) => e.reason() != reason::TOKEN_REJECTED,
-            Error::Kube(_) | Error::Finalizer(_) | Error::Delivery(_) => true,
+            Error::Kube(_) | Error::Finalizer(_) | Error::Delivery(_) | Error::Mesh { .. } => true,
         }
     }
 }

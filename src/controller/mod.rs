@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod dialer;
 pub mod error;
 mod events;
+mod mesh;
 mod own_writes;
 pub mod peerings;
 pub mod plan;
@@ -18,8 +19,8 @@ mod triggers;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
@@ -34,8 +35,8 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 pub use crate::consul::ConsulClients;
-use crate::telemetry::{Health, Metrics};
 use crate::crd::SecretOwner;
+use crate::telemetry::{Health, Metrics};
 pub use error::Error;
 use peerings::ConsulPeerings;
 
@@ -76,9 +77,9 @@ pub struct Context {
     /// Per resource, the status its last pass reported. What the Events tell is new against
     /// this, not against the cached object, which may not hold the operator's own last write.
     reported: Mutex<HashMap<String, Reported>>,
-}
     /// The acceptors' own writes of their token Secrets (see `own_writes`).
     own_secret_writes: own_writes::OwnSecretWrites,
+}
 
 /// A status as a pass reported it, for the object with this uid.
 #[derive(Clone, Debug)]
@@ -117,8 +118,8 @@ impl Context {
             remotes: delivery::RemoteClusters::default(),
             failures: Mutex::new(HashMap::new()),
             rejected_tokens: Mutex::new(HashMap::new()),
-            reported: Mutex::new(HashMap::new()),
             own_secret_writes: own_writes::OwnSecretWrites::default(),
+            reported: Mutex::new(HashMap::new()),
         })
     }
 
@@ -281,7 +282,6 @@ where
     }
 }
 
-/// What sets one kind's controller apart.
 /// What of a resource's own changes wakes its reconcile: everything but its status. A status
 /// change is almost always the operator's own write, and the pass that wrote it has already
 /// acted; waking for it cost a reconcile per write (and a second status write whenever the
@@ -300,6 +300,7 @@ fn wakes_its_reconcile<K: Resource>(obj: &K) -> Option<u64> {
     Some(hasher.finish())
 }
 
+/// What sets one kind's controller apart.
 struct Kind<K> {
     /// The `controller` label of its metrics.
     controller: &'static str,
@@ -345,8 +346,8 @@ where
             namespace,
             store.clone(),
             kind.uses_secret,
-        ))
             kind.writes_secrets.then(|| ctx.clone()),
+        ))
         .reconcile_on(triggers::peering_events(&ctx.peerings, store.clone()))
         .reconcile_on(wakeups)
         .graceful_shutdown_on(shutdown.clone())
@@ -379,8 +380,8 @@ pub async fn run(
         controller: "acceptor",
         watch: "peeringacceptors",
         uses_secret: triggers::acceptor_uses_secret,
-    };
         writes_secrets: true,
+    };
     let (acceptors, acceptor_store) = controller(
         &ctx,
         namespace,
@@ -393,27 +394,29 @@ pub async fn run(
         controller: "dialer",
         watch: "peeringdialers",
         uses_secret: triggers::dialer_uses_secret,
-    };
         writes_secrets: false,
+    };
     let (dialers, dialer_store) = controller(
         &ctx,
         namespace,
         dialers,
         futures::stream::empty(),
         &health,
-        shutdown,
+        shutdown.clone(),
     );
+    let (meshes, mesh_store) = mesh::controller(&ctx, namespace, &health, shutdown);
 
     let synced = async move {
-        let (a, d) = futures::join!(
+        let (a, d, m) = futures::join!(
             caches::track_sync(health.clone(), "PeeringAcceptor", acceptor_store),
-            caches::track_sync(health, "PeeringDialer", dialer_store)
+            caches::track_sync(health.clone(), "PeeringDialer", dialer_store),
+            caches::track_sync(health, "PeeringMesh", mesh_store)
         );
         if a && d && m {
             tracing::info!("caches synced; reconciling");
         }
     };
-    futures::join!(acceptors, dialers, synced);
+    futures::join!(acceptors, dialers, meshes, synced);
     // Not reconciling any more: the resources are the next leader's to report.
     ctx.metrics.set_leader(&identity, false);
     ctx.metrics.forget_resources();

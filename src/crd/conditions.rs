@@ -61,6 +61,13 @@ pub mod reason {
     pub const DIALER_APPLIED: &str = "DialerApplied";
     /// DialerApplied=False: a PeeringDialer the operator did not create is in the way.
     pub const DIALER_CONFLICT: &str = "DialerConflict";
+    /// PeeringMesh pair: the member's API server could not be reached (or refused).
+    pub const MEMBER_UNREACHABLE: &str = "MemberUnreachable";
+    /// PeeringMesh pair: an object the mesh did not create is where its acceptor or kubeconfig
+    /// Secret should go.
+    pub const MESH_CONFLICT: &str = "MeshConflict";
+    /// PeeringMesh pair: left the spec; its resources are being deleted.
+    pub const REMOVING: &str = "Removing";
 }
 
 /// The status of a condition, as in Kubernetes' `metav1.Condition`.

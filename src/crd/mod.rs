@@ -10,6 +10,7 @@ mod common;
 mod conditions;
 mod dialer;
 mod dialer_template;
+mod mesh;
 mod meta;
 pub mod validation;
 
@@ -36,15 +37,23 @@ pub use conditions::{
 };
 pub use dialer::{PeeringDialer, PeeringDialerSpec, PeeringDialerStatus, RemoteStatus};
 pub use dialer_template::{DialerTemplate, LABEL_DELIVERED_DIALER, RemoteDialerStatus};
+pub use mesh::{
+    ANNOTATION_MESH, LABEL_MESH_MANAGED, MESH_MAX_MEMBERS, MeshMember, MeshPair, MeshPairStatus,
+    MeshTopology, PeeringMesh, PeeringMeshSpec, PeeringMeshStatus,
+};
 
 /// The API group.
 pub const GROUP: &str = "consulpeering.io";
 /// The API version.
 pub const VERSION: &str = "v1alpha1";
 
-/// Both CustomResourceDefinitions, acceptor first.
+/// The CustomResourceDefinitions, acceptor first.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![PeeringAcceptor::crd(), PeeringDialer::crd()]
+    vec![
+        PeeringAcceptor::crd(),
+        PeeringDialer::crd(),
+        PeeringMesh::crd(),
+    ]
 }
 
 /// One CRD as a YAML document (the content of its file in `crds/`).

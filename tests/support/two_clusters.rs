@@ -596,7 +596,7 @@ impl Drop for Gate {
 /// The port is free when chosen, but another test's listener or connection may take it before
 /// the operator binds it: the operator then ends at once with the bind error, and is started
 /// again on another port instead of leaving the test without an operator.
-async fn start_operator(
+pub async fn start_operator(
     name: &str,
     kube: &KubeEmulator,
     consul: &consul_emulator::Handle,

@@ -19,22 +19,22 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::crd::{DeliveryTarget, PeeringAcceptor};
 pub use deliver::deliver;
-use remote_clients::RemoteClients;
-use watches::{RemoteWatches, Watched};
+pub(crate) use remote_clients::RemoteClients;
+pub(crate) use watches::{RemoteWatches, Watched};
 pub use withdraw::withdraw;
 
 /// Annotation on a delivered Secret: when the operator wrote it (RFC 3339).
 pub const ANNOTATION_DELIVERED_AT: &str = "consulpeering.io/delivered-at";
 
-/// Why a target could not be served.
+/// Why a target (or a mesh member) could not be served.
 #[derive(Debug)]
-struct Failure {
-    reason: &'static str,
-    message: String,
+pub(crate) struct Failure {
+    pub reason: &'static str,
+    pub message: String,
 }
 
 impl Failure {
-    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: &'static str, message: impl Into<String>) -> Self {
         Failure {
             reason,
             message: message.into(),
@@ -47,7 +47,7 @@ impl Failure {
 #[derive(Default)]
 pub struct RemoteClusters {
     clients: RemoteClients,
-    watches: RemoteWatches,
+    watches: RemoteWatches<PeeringAcceptor>,
 }
 
 impl RemoteClusters {
@@ -108,7 +108,7 @@ impl<'a> Targets<'a> {
     async fn client(&self, target: &DeliveryTarget) -> Result<(String, kube::Client), Failure> {
         self.remotes
             .clients
-            .client(self.local, &self.namespace, target)
+            .client(self.local, &self.namespace, &target.kubeconfig_secret_ref)
             .await
     }
 }

@@ -9,23 +9,23 @@ use kube::{Api, ResourceExt};
 
 use super::Failure;
 use super::policy::client_from_kubeconfig;
-use crate::crd::{DeliveryTarget, reason};
+use crate::crd::{KubeconfigSecretRef, reason};
 
 /// (namespace, kubeconfig Secret name) → (its resourceVersion, client).
 #[derive(Default)]
-pub(super) struct RemoteClients {
+pub(crate) struct RemoteClients {
     clients: Mutex<HashMap<(String, String), (String, kube::Client)>>,
 }
 
 impl RemoteClients {
-    /// The client of a target cluster, from the kubeconfig Secret in `namespace`.
-    pub(super) async fn client(
+    /// The client of another cluster, from the kubeconfig Secret in `namespace`, with the
+    /// Secret's resourceVersion.
+    pub(crate) async fn client(
         &self,
         local: &kube::Client,
         namespace: &str,
-        target: &DeliveryTarget,
+        secret_ref: &KubeconfigSecretRef,
     ) -> Result<(String, kube::Client), Failure> {
-        let secret_ref = &target.kubeconfig_secret_ref;
         let secrets: Api<Secret> = Api::namespaced(local.clone(), namespace);
         let secret = secrets.get_opt(&secret_ref.name).await.map_err(|e| {
             Failure::new(
