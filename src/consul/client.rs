@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::config::ConsulConfig;
 use super::error::ConsulError;
+use super::response;
 use super::retry::{Idempotency, RetryPolicy};
 use super::tls;
 use super::token::PeeringToken;
@@ -70,6 +71,7 @@ struct Call<'a> {
 struct Reply {
     status: StatusCode,
     index: Option<String>,
+    content_type: Option<String>,
     body: Bytes,
 }
 
@@ -307,24 +309,26 @@ impl Client {
             .await
             .map_err(|err| transport_error(&call.method, &call.url, &err))?;
         let status = response.status();
-        let index = response
-            .headers()
-            .get("X-Consul-Index")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .bytes()
+        let header = |name| {
+            let value = response.headers().get(name)?;
+            value.to_str().ok().map(str::to_owned)
+        };
+        let index = header("X-Consul-Index");
+        let content_type = header(CONTENT_TYPE.as_str());
+        let body = response::read_bounded(response)
             .await
-            .map_err(|err| transport_error(&call.method, &call.url, &err))?;
+            .map_err(|err| transport_error(&call.method, &call.url, &err))?
+            .ok_or_else(|| response::too_large(call.url.path(), status.as_u16()))?;
         if status != StatusCode::OK && !call.also_ok.contains(&status) {
             return Err(ConsulError::Api {
                 status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).trim().to_owned(),
+                body: response::error_text(&body, content_type.as_deref()),
             });
         }
         Ok(Reply {
             status,
             index,
+            content_type,
             body,
         })
     }
@@ -337,14 +341,7 @@ fn json_body(value: &impl Serialize) -> Result<Vec<u8>, ConsulError> {
 }
 
 fn decode<T: DeserializeOwned>(reply: &Reply, endpoint: &str) -> Result<T, ConsulError> {
-    serde_json::from_slice(&reply.body).map_err(|err| {
-        ConsulError::Decode(format!(
-            "unexpected response from {endpoint}: {:?} error at line {} column {}",
-            err.classify(),
-            err.line(),
-            err.column()
-        ))
-    })
+    response::decode(&reply.body, reply.content_type.as_deref(), endpoint)
 }
 
 /// Go's `durToMsec`: whole milliseconds, at least 1 for a positive duration.

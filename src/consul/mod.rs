@@ -5,6 +5,7 @@ mod client;
 mod clients;
 mod config;
 mod error;
+mod response;
 mod retry;
 mod tls;
 mod token;

@@ -19,6 +19,9 @@ use kube::runtime::events::{Event, EventType, Reporter};
 /// How long a published Event is remembered for its series (as kube-runtime and client-go).
 const SERIES_TTL: SignedDuration = SignedDuration::from_mins(6);
 
+/// The API server refuses an Event whose note is longer (in bytes).
+const MAX_NOTE_BYTES: usize = 1024;
+
 /// What makes two Events the same story.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct StoryKey {
@@ -126,7 +129,7 @@ impl EventRecorder {
             },
             action: Some(event.action.clone()),
             reason: Some(event.reason.clone()),
-            note: event.note.clone(),
+            note: event.note.as_deref().map(bounded_note),
             event_time: Some(MicroTime(now)),
             regarding: Some(regarding.clone()),
             related: event.secondary.clone(),
@@ -149,6 +152,19 @@ impl EventRecorder {
             last_seen: now,
         })
     }
+}
+
+/// `note`, cut to what the API server accepts (a long error from Consul would lose the Event).
+fn bounded_note(note: &str) -> String {
+    const CUT: &str = "…";
+    if note.len() <= MAX_NOTE_BYTES {
+        return note.to_owned();
+    }
+    let mut end = MAX_NOTE_BYTES - CUT.len();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{CUT}", &note[..end])
 }
 
 fn type_name(type_: EventType) -> &'static str {
@@ -184,6 +200,18 @@ mod tests {
             note: Some(note.into()),
             action: reason.into(),
             secondary: None,
+        }
+    }
+
+    #[test]
+    fn a_long_note_is_cut_to_what_the_api_server_accepts() {
+        assert_eq!(bounded_note("short"), "short");
+        let exact = "x".repeat(MAX_NOTE_BYTES);
+        assert_eq!(bounded_note(&exact), exact);
+        for long in ["y".repeat(5000), "é".repeat(3000)] {
+            let cut = bounded_note(&long);
+            assert!(cut.len() <= MAX_NOTE_BYTES && cut.len() > MAX_NOTE_BYTES - 8);
+            assert!(cut.ends_with('…'));
         }
     }
 
