@@ -55,6 +55,8 @@ struct PlaygroundCommand {
     action: Option<PlaygroundAction>,
     #[command(flatten)]
     args: consul_peering_operator::playground::PlaygroundArgs,
+    #[command(flatten)]
+    clusters: consul_peering_operator::playground::mesh::ClustersArgs,
 }
 
 #[cfg(feature = "playground")]
@@ -95,8 +97,8 @@ fn main() -> ExitCode {
             ..
         }) => block_on(consul_peering_operator::playground::fault::run(args)),
         #[cfg(feature = "playground")]
-        Command::Playground(PlaygroundCommand { args, .. }) => {
-            block_on(consul_peering_operator::playground::run(args))
+        Command::Playground(PlaygroundCommand { args, clusters, .. }) => {
+            block_on(consul_peering_operator::playground::run(args, clusters))
         }
         #[cfg(feature = "playground")]
         Command::Bench(args) => block_on(consul_peering_operator::bench::run(args)),

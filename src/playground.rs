@@ -29,6 +29,7 @@ use crate::telemetry::logging::{self, LogFormat};
 
 pub mod apart;
 pub mod fault;
+pub mod mesh;
 pub mod rbac;
 
 /// The datacenters the playground runs.
@@ -56,10 +57,10 @@ fn parse_consul(raw: &str) -> Result<(String, String), String> {
     let (name, url) = raw
         .split_once('=')
         .ok_or_else(|| format!("{raw:?}: expected NAME=URL, e.g. dc1=http://127.0.0.1:8500"))?;
-    if !DATACENTERS.contains(&name) {
+    if !mesh::ALL_DATACENTERS.contains(&name) {
         return Err(format!(
             "{name:?}: the playground's datacenters are {}",
-            DATACENTERS.join(" and ")
+            mesh::ALL_DATACENTERS.join(", ")
         ));
     }
     Ok((name.to_owned(), url.to_owned()))
@@ -111,13 +112,22 @@ impl Playground {
 /// Starts both datacenters, their operators, and installs the CRDs. Used by the command and by
 /// the tests.
 pub async fn start(args: &PlaygroundArgs, state_dir: &Path) -> anyhow::Result<Playground> {
+    start_clusters(args, &DATACENTERS, state_dir).await
+}
+
+/// Starts the datacenters `names` (see `start`).
+pub async fn start_clusters(
+    args: &PlaygroundArgs,
+    names: &[&str],
+    state_dir: &Path,
+) -> anyhow::Result<Playground> {
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
     let external: BTreeMap<String, String> = args.consul.iter().cloned().collect();
     let stop = CancellationToken::new();
     let mut clusters = Vec::new();
     let mut operators = Vec::new();
-    for name in DATACENTERS {
+    for &name in names {
         let kube = kube_emulator::start_with(kube_emulator::Config {
             cluster_name: name.to_owned(),
             ..kube_emulator::Config::default()
@@ -272,7 +282,7 @@ pub const EXAMPLE_ACCEPTOR_WITH_DELIVERY: &str =
     include_str!("../examples/acceptor-with-delivery.yaml");
 
 /// The `playground` command.
-pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
+pub async fn run(args: PlaygroundArgs, clusters: mesh::ClustersArgs) -> anyhow::Result<()> {
     logging::init(LogFormat::Text);
     let state_dir = match &args.state_dir {
         Some(dir) => dir.clone(),
@@ -281,7 +291,7 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         }
     };
     println!("state dir: {}", state_dir.display());
-    let playground = start(&args, &state_dir).await?;
+    let playground = start_clusters(&args, clusters.names(), &state_dir).await?;
     let kubeconfig = playground.kubeconfig_path();
     println!("playground ready");
     for c in &playground.clusters {
@@ -305,8 +315,14 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     if args.no_operator {
         apart::print_operator_commands(&playground)?;
     } else if !args.empty {
+        let shown = async {
+            match clusters.mesh {
+                true => mesh::show_mesh(&playground).await,
+                false => show_main_job(&playground).await,
+            }
+        };
         tokio::select! {
-            result = show_main_job(&playground) => result?,
+            result = shown => result?,
             _ = stop.cancelled() => {}
         }
     }

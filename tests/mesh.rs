@@ -238,3 +238,68 @@ async fn an_unreachable_member_is_reported_on_its_pairs_and_the_others_stay_acti
     wait_peered(&c, "3/3").await;
     c.stop().await;
 }
+
+/// The playground process of [`the_playground_peers_three_clusters_from_one_mesh`]; killed
+/// (by its id) when the test ends.
+struct PlaygroundProcess(std::process::Child);
+
+impl Drop for PlaygroundProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `playground --clusters 3 --mesh`, the real binary: it prints each pair as it becomes ACTIVE,
+/// and kubectl shows the mesh 3/3 and Ready in dc1.
+#[tokio::test]
+async fn the_playground_peers_three_clusters_from_one_mesh() {
+    use std::io::{BufRead, BufReader};
+    use test_support::kubectl::{Kubectl, binaries};
+
+    let dir = support::operator::scratch_file("playground-mesh");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consul-peering-operator"))
+        .args(["playground", "--clusters", "3", "--mesh", "--state-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .expect("start the playground");
+    let stdout = child.stdout.take().unwrap();
+    let _process = PlaygroundProcess(child);
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("3/3 peered")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!(
+                "no '3/3 peered' within 90 s; stdout:\n{}\nstderr:\n{}",
+                seen.join("\n"),
+                std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+            ),
+        }
+    }
+    for link in [
+        "dc1 ↔ dc2: ACTIVE",
+        "dc1 ↔ dc3: ACTIVE",
+        "dc2 ↔ dc3: ACTIVE",
+    ] {
+        assert!(seen.iter().any(|l| l == link), "{link}: {seen:#?}");
+    }
+    let kubectl = Kubectl::new(&binaries()[0]).with_kubeconfig(dir.join("kubeconfig"));
+    let table = kubectl
+        .ok(&["--context", "dc1", "get", "peeringmesh", "--no-headers"])
+        .await;
+    let row: Vec<&str> = table.split_whitespace().collect();
+    assert_eq!(row[..4], ["mesh", "3", "3/3", "True"], "{table}");
+}
