@@ -3,6 +3,7 @@
 
 pub mod columns;
 pub mod helm;
+pub mod invariants;
 pub mod n_clusters;
 pub mod operator;
 pub mod process;

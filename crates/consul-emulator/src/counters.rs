@@ -16,9 +16,20 @@ pub struct RequestCount {
     pub count: u64,
 }
 
+/// One token `POST /v1/peering/token` issued, in the order issued (for tests to check that
+/// a token was generated only for a cause, and which one is the newest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// `""` for the default partition.
+    pub partition: String,
+    pub peer_name: String,
+    pub token: String,
+}
+
 #[derive(Default)]
 pub struct Counters {
     counts: Mutex<BTreeMap<(String, String, u16), u64>>,
+    issued: Mutex<Vec<IssuedToken>>,
 }
 
 impl Counters {
@@ -29,6 +40,14 @@ impl Counters {
             .expect("counters lock")
             .entry((method.to_string(), endpoint.to_string(), status))
             .or_default() += 1;
+    }
+
+    pub fn record_token(&self, issued: IssuedToken) {
+        self.issued.lock().expect("counters lock").push(issued);
+    }
+
+    pub fn issued_tokens(&self) -> Vec<IssuedToken> {
+        self.issued.lock().expect("counters lock").clone()
     }
 
     pub fn snapshot(&self) -> Vec<RequestCount> {

@@ -12,6 +12,7 @@ use tokio::task::AbortHandle;
 use crate::acl::{Access, Acl};
 use crate::config::{Config, Flavor};
 use crate::counters::Counters;
+use crate::counters::IssuedToken;
 use crate::errors::ApiError;
 use crate::faults::Faults;
 use crate::model::{Peering, PeeringState};
@@ -243,7 +244,13 @@ impl Datacenter {
             },
         };
         tracing::debug!(dc = %self.cfg.datacenter, peer = %args.peer_name, "generated a peering token");
-        Ok(token.encode())
+        let token = token.encode();
+        self.counters.record_token(IssuedToken {
+            partition: args.partition,
+            peer_name: args.peer_name,
+            token: token.clone(),
+        });
+        Ok(token)
     }
 
     /// The peering service's `Establish`: write the dialer record, exchange the establishment

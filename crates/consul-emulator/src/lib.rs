@@ -38,7 +38,7 @@ use tokio::sync::watch;
 
 pub use acl::{ANONYMOUS_ACCESSOR_ID, Access, AclToken, Rules};
 pub use config::{ApiTransport, Config, Flavor};
-pub use counters::RequestCount;
+pub use counters::{IssuedToken, RequestCount};
 pub use faults::{ConsulFault, Failure};
 pub use model::{Locality, Peering, PeeringState, Remote, StreamStatus};
 
@@ -377,6 +377,11 @@ impl Handle {
             .filter(|c| c.method == method && c.endpoint == endpoint)
             .map(|c| c.count)
             .sum()
+    }
+
+    /// Every token this datacenter issued, oldest first (reset counters does not forget them).
+    pub fn issued_tokens(&self) -> Vec<IssuedToken> {
+        self.dc.counters.issued_tokens()
     }
 
     pub fn reset_counters(&self) {
