@@ -23,11 +23,14 @@ use crate::crd::{
     PeeringDialer,
 };
 
+/// (kind, kubeconfig Secret, namespace): what one watch covers.
+type WatchKey = (&'static str, String, String);
+
 /// The watches that wake resources of kind `W`.
 pub(crate) struct RemoteWatches<W: Resource<DynamicType = ()>> {
     /// (kind, kubeconfig Secret, namespace) → (the kubeconfig's resourceVersion, its watch):
     /// one watch each, replaced when the kubeconfig changes so that old ones do not pile up.
-    watched: Mutex<HashMap<(&'static str, String, String), (String, tokio::task::AbortHandle)>>,
+    watched: Mutex<HashMap<WatchKey, (String, tokio::task::AbortHandle)>>,
     wake: mpsc::UnboundedSender<ObjectRef<W>>,
     woken: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<W>>>>,
     /// The resource an object found by a watch belongs to, from its metadata.
