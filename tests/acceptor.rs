@@ -314,6 +314,41 @@ async fn a_failed_status_write_after_the_secret_is_recovered_without_a_new_token
         .await;
 }
 
+/// A token whose Secret write fails is stored by a later pass, not replaced by a new one:
+/// Consul supersedes a peer's token with each new one, so generating again spent one token per
+/// failed write, for as long as the API server refused them.
+#[tokio::test]
+async fn a_failed_secret_write_is_retried_with_the_same_token() {
+    let h = Harness::start().await;
+    h.secret_fault.arm(3);
+    h.create_simple_acceptor("dc2", SECRET).await;
+    let acceptor = h.wait_ready("dc2").await;
+    assert_eq!(
+        h.secret_fault.failed(),
+        3,
+        "three Secret writes were failed"
+    );
+    assert_eq!(h.tokens_issued(), 1, "one token for one cause");
+    let token = h.token(SECRET, KEY).await.unwrap();
+    assert_eq!(
+        peering_id(&acceptor).map(Value::String),
+        Some(decode(&token).0["PeerID"].clone())
+    );
+
+    // A rotation whose write fails twice: one more token, and it is Consul's newest.
+    h.secret_fault.arm(2);
+    h.annotate("dc2", "consulpeering.io/peering-version", Some("1"))
+        .await;
+    let rotated = h.wait_new_token(SECRET, KEY, Some(&token)).await;
+    assert_eq!(h.secret_fault.failed(), 5);
+    assert_eq!(h.tokens_issued(), 2, "one token for the rotation");
+    let newest = h.dc1.issued_tokens().pop().expect("tokens were issued");
+    assert_eq!(newest.token, rotated);
+    establish_and_wait_active(&h, &rotated).await;
+    h.assert_quiet(Duration::from_secs(2), "after the owed writes")
+        .await;
+}
+
 #[tokio::test]
 async fn restarting_the_operator_generates_nothing() {
     let mut h = Harness::start().await;

@@ -19,6 +19,7 @@ use super::plan::{AcceptorDesired, AcceptorPlan, Cause, IssuedToken, PeeringView
 use super::reconcile::{Reconciled, stream_readiness};
 use super::status::{Readiness, now, parse_time, publish, with_ready, write_if_changed};
 use super::token_secret::{self, TokenRecord};
+use super::unstored::Unstored;
 use super::{Context, delivery};
 use crate::consul::{self, PeeringState};
 use crate::crd::{
@@ -312,7 +313,8 @@ async fn deliver(
     Ok(Action::await_change())
 }
 
-/// Plan step: a new token from Consul, kept in the Secret.
+/// Plan step: a new token from Consul, kept in the Secret; or the token issued before whose
+/// Secret write failed, while it is still the one wanted (see `unstored`).
 async fn generate(
     acceptor: &PeeringAcceptor,
     ctx: &Context,
@@ -321,15 +323,19 @@ async fn generate(
     observed: &mut Observed,
 ) -> Result<String, Error> {
     delete_renamed_peering(ctx, desired, observed).await?;
-    let token = ctx
-        .consul
-        .get(&desired.partition)?
-        .generate_token(&token_request(acceptor, desired))
-        .await?;
-    let decoded = token.decode()?;
-    ctx.metrics.token_generated(cause.label());
-    let record = issued_record(acceptor, desired, &decoded.peer_id, token.expose());
+    let owed = match owed_token(acceptor, ctx, desired).await? {
+        Some(owed) => owed,
+        None => issue(acceptor, ctx, desired, cause).await?,
+    };
+    let Unstored {
+        token,
+        mut record,
+        cause,
+    } = owed.clone();
+    record.issued.key = desired.key.clone();
+    ctx.unstored.owed(acceptor, owed);
     observed.secret_resource_version = write_secret(ctx, acceptor, token.expose(), &record).await?;
+    ctx.unstored.stored(acceptor);
     observed.record = Some(record.clone());
     let event = if cause == Cause::Rotation {
         "TokenRotated"
@@ -357,6 +363,47 @@ async fn generate(
         .read_fresh(&desired.partition, &desired.peer_name)
         .await?;
     Ok(token.into_inner())
+}
+
+/// A new token from Consul for `desired`.
+async fn issue(
+    acceptor: &PeeringAcceptor,
+    ctx: &Context,
+    desired: &AcceptorDesired,
+    cause: Cause,
+) -> Result<Unstored, Error> {
+    let token = ctx
+        .consul
+        .get(&desired.partition)?
+        .generate_token(&token_request(acceptor, desired))
+        .await?;
+    let decoded = token.decode()?;
+    ctx.metrics.token_generated(cause.label());
+    let record = issued_record(acceptor, desired, &decoded.peer_id, token.expose());
+    Ok(Unstored {
+        token,
+        record,
+        cause,
+    })
+}
+
+/// The token an earlier pass issued but could not store, if it is still the one wanted: its
+/// peering is read from Consul (the snapshot may not know a peering that new yet).
+async fn owed_token(
+    acceptor: &PeeringAcceptor,
+    ctx: &Context,
+    desired: &AcceptorDesired,
+) -> Result<Option<Unstored>, Error> {
+    if !ctx.unstored.owes(acceptor) {
+        return Ok(None);
+    }
+    let peering = ctx
+        .peerings
+        .read_fresh(&desired.partition, &desired.peer_name)
+        .await?;
+    Ok(ctx
+        .unstored
+        .still_wanted(acceptor, desired, peering.as_ref()))
 }
 
 /// A new peer name or partition is a new Consul peering: the old one goes first, so a failure
@@ -486,13 +533,15 @@ async fn cleanup(acceptor: &PeeringAcceptor, ctx: &Context) -> Result<Action, Er
             Err(e) => return Err(e.into()),
         }
     }
-    // Forget the delivery backoff of the resource that is going away.
+    // Forget the delivery backoff and any token owed of the resource that is going away.
     ctx.succeeded(&delivery_key(acceptor));
+    ctx.unstored.stored(acceptor);
     Ok(Action::await_change())
 }
 
 /// The peering this acceptor created, as (partition, name): the one its Secret records or,
-/// with the Secret gone, the one whose ID its status recorded. No other is ever deleted.
+/// with the Secret gone, the one whose ID its status (or a token owed to its Secret) recorded.
+/// No other is ever deleted.
 async fn created_peering(
     acceptor: &PeeringAcceptor,
     ctx: &Context,
@@ -505,7 +554,9 @@ async fn created_peering(
         )));
     }
     let partition = acceptor.partition().to_owned();
-    let Some(id) = acceptor.status.as_ref().and_then(|s| s.peering_id.clone()) else {
+    let recorded = acceptor.status.as_ref().and_then(|s| s.peering_id.clone());
+    let owed = ctx.unstored.record(acceptor).map(|r| r.issued.peering_id);
+    let Some(id) = recorded.or(owed) else {
         return Ok(None);
     };
     let peering = ctx

@@ -16,6 +16,7 @@ mod reconcile;
 mod status;
 pub mod token_secret;
 mod triggers;
+mod unstored;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -74,6 +75,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Per dialer, the last token Consul refused: tried once, not in a loop.
     rejected_tokens: Mutex<HashMap<String, RejectedToken>>,
+    /// Per acceptor, a token Consul issued whose Secret write failed.
+    unstored: unstored::UnstoredTokens,
     /// Per resource, the status its last pass reported. What the Events tell is new against
     /// this, not against the cached object, which may not hold the operator's own last write.
     reported: Mutex<HashMap<String, Reported>>,
@@ -118,6 +121,7 @@ impl Context {
             remotes: delivery::RemoteClusters::default(),
             failures: Mutex::new(HashMap::new()),
             rejected_tokens: Mutex::new(HashMap::new()),
+            unstored: unstored::UnstoredTokens::default(),
             own_secret_writes: own_writes::OwnSecretWrites::default(),
             reported: Mutex::new(HashMap::new()),
         })

@@ -92,6 +92,8 @@ pub struct Harness {
     pub logs: Logs,
     /// Armed by the test to fail the operator's next status writes.
     pub status_fault: StatusWriteFault,
+    /// Armed by the test to fail the operator's next writes of Secrets (the token Secret).
+    pub secret_fault: StatusWriteFault,
     operator_token: String,
     watch_lag: Option<Duration>,
     consul_token_file: Option<PathBuf>,
@@ -167,6 +169,7 @@ impl Harness {
             dc2,
             logs,
             status_fault: StatusWriteFault::default(),
+            secret_fault: StatusWriteFault::on_secrets(),
             operator_token,
             watch_lag: options.watch_lag,
             consul_token_file,
@@ -200,7 +203,7 @@ impl Harness {
         let client = kube::Client::new(
             FaultyKube {
                 inner,
-                fault: self.status_fault.clone(),
+                faults: [self.status_fault.clone(), self.secret_fault.clone()],
                 watch_lag: self.watch_lag,
             },
             NAMESPACE,
@@ -708,16 +711,26 @@ impl<'a> MakeWriter<'a> for Logs {
     }
 }
 
-/// Fails the operator's next status writes to PeeringAcceptors as the API server does when
+/// Fails the operator's next status writes to PeeringAcceptors (or, made with
+/// [`StatusWriteFault::on_secrets`], its next writes of Secrets) as the API server does when
 /// it errs (500 with a `Status`), so a test can make exactly that write fail (the emulator's
 /// own write fault takes whatever write comes next).
 #[derive(Clone, Default)]
 pub struct StatusWriteFault {
     armed: Arc<AtomicU32>,
     failed: Arc<AtomicU32>,
+    secrets: bool,
 }
 
 impl StatusWriteFault {
+    /// A fault on the writes of Secrets instead.
+    pub fn on_secrets() -> Self {
+        StatusWriteFault {
+            secrets: true,
+            ..StatusWriteFault::default()
+        }
+    }
+
     /// Fails the next `count` status writes.
     pub fn arm(&self, count: u32) {
         self.armed.store(count, Ordering::SeqCst);
@@ -730,10 +743,12 @@ impl StatusWriteFault {
 
     fn take(&self, request: &http::Request<Body>) -> bool {
         let path = request.uri().path();
-        let is_status_write = request.method() != http::Method::GET
-            && path.contains("/peeringacceptors/")
-            && path.ends_with("/status");
-        if !is_status_write {
+        let targeted = if self.secrets {
+            path.contains("/secrets/")
+        } else {
+            path.contains("/peeringacceptors/") && path.ends_with("/status")
+        };
+        if request.method() == http::Method::GET || !targeted {
             return false;
         }
         let took = self
@@ -751,7 +766,7 @@ impl StatusWriteFault {
 /// [`Options::watch_lag`].
 struct FaultyKube {
     inner: kube::Client,
-    fault: StatusWriteFault,
+    faults: [StatusWriteFault; 2],
     watch_lag: Option<Duration>,
 }
 
@@ -787,7 +802,7 @@ impl tower::Service<http::Request<Body>> for FaultyKube {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let inner = self.inner.clone();
-        let fail = self.fault.take(&request);
+        let fail = self.faults.iter().any(|fault| fault.take(&request));
         let lag = self.watch_lag.filter(|_| watches_own_kind(&request));
         Box::pin(async move {
             if fail {
