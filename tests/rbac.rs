@@ -474,6 +474,13 @@ const JUSTIFIED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "patch",
+        "events.k8s.io",
+        "events",
+        "kube's event recorder patches an Event that recurs (its series count), e.g. a failure reported again by \
+         each retry; in this flow every event happens once",
+    ),
+    (
+        "patch",
         "consulpeering.io",
         "peeringmeshes",
         "the PeeringMesh finalizer (not in this flow: tests/mesh.rs)",

@@ -286,17 +286,16 @@ where
     }
 }
 
-/// What of a resource's own changes wakes its reconcile: everything but its status. A status
-/// change is almost always the operator's own write, and the pass that wrote it has already
-/// acted; waking for it cost a reconcile per write (and a second status write whenever the
-/// cache had not caught up yet).
+/// What of a resource's own changes wakes its reconcile: everything but its status and
+/// finalizers. Those change by the operator's own writes (the pass adds the finalizer itself),
+/// and the pass that wrote them has already acted; waking for them cost a reconcile per write
+/// (and a second status write whenever the cache had not caught up yet).
 fn wakes_its_reconcile<K: Resource>(obj: &K) -> Option<u64> {
     let meta = obj.meta();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     meta.generation.hash(&mut hasher);
     meta.labels.hash(&mut hasher);
     meta.annotations.hash(&mut hasher);
-    meta.finalizers.hash(&mut hasher);
     meta.deletion_timestamp
         .as_ref()
         .map(|t| t.0.to_string())

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
@@ -96,6 +97,7 @@ pub(super) async fn reconcile<K: Reconciled>(
     let Some(obj) = unless_gone(&api, obj).await? else {
         return Ok(Action::await_change());
     };
+    let obj = with_finalizer(&api, obj).await?;
     finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             finalizer::Event::Apply(obj) => apply(&*obj, &ctx).await,
@@ -104,6 +106,36 @@ pub(super) async fn reconcile<K: Reconciled>(
     })
     .await
     .map_err(Error::from)
+}
+
+/// The resource with the finalizer, added in this pass when it lacks one. (kube's helper adds
+/// it and leaves the rest to the pass its write wakes: a reconcile and a watch round trip more
+/// for every new resource.) The patch carries the resourceVersion it read, so it never drops a
+/// finalizer someone added meanwhile; on a conflict the live object decides: a cache behind
+/// an earlier pass that added it already goes on with the live object, anything else retries.
+async fn with_finalizer<K: Reconciled>(api: &Api<K>, obj: Arc<K>) -> Result<Arc<K>, Error> {
+    let has_it = |o: &K| o.finalizers().iter().any(|f| f == FINALIZER);
+    if has_it(&obj) || obj.meta().deletion_timestamp.is_some() {
+        return Ok(obj);
+    }
+    let mut finalizers = obj.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_owned());
+    let patch = serde_json::json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": obj.resource_version(),
+    }});
+    let name = obj.name_any();
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(patched) => Ok(Arc::new(patched)),
+        Err(kube::Error::Api(status)) if status.is_conflict() => match api.get_opt(&name).await? {
+            Some(live) if live.uid() == obj.uid() && has_it(&live) => Ok(Arc::new(live)),
+            _ => Err(kube::Error::Api(status).into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A deleting resource as the API server has it now, `None` once it is gone. The cache can
