@@ -468,7 +468,7 @@ async fn sigterm_while_the_api_server_refuses_connections_exits_0_within_the_bou
     // Not ready, and /readyz says why: the caches wait for an API server that refuses.
     let why = wait_not_ready(&operator, "last error").await;
     assert!(
-        why.starts_with("waiting for caches to sync: PeeringAcceptor, PeeringDialer")
+        why.starts_with("waiting for caches to sync: PeeringAcceptor, PeeringDialer, PeeringMesh")
             && why.contains("Connect"),
         "{why}"
     );
@@ -479,7 +479,7 @@ async fn sigterm_while_the_api_server_refuses_connections_exits_0_within_the_bou
         || async {
             operator
                 .stderr()
-                .contains("waiting for caches to sync: PeeringAcceptor, PeeringDialer; last error:")
+                .contains("waiting for caches to sync: PeeringAcceptor, PeeringDialer, PeeringMesh; last error:")
                 .then_some(())
         },
     )

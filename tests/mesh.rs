@@ -16,7 +16,9 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use support::n_clusters::{Clusters, api};
 use support::two_clusters::{
-    Dc, Gate, NS, TIMEOUT, apply, is, patch_metadata, ready_of, wait_for, wait_gone,
+    Dc, Gate, NS, TIMEOUT, apply, assert_no_credentials, is, kubeconfig_credentials,
+    patch_metadata, ready_of, secret_value, statuses_and_events, token_credentials, wait_for,
+    wait_gone,
 };
 
 const MESH: &str = "mesh";
@@ -143,6 +145,41 @@ async fn left_over(dc: &Dc, peers: &[&str]) -> Vec<String> {
     left
 }
 
+/// No token of any member and no member's kubeconfig credential is in the operators' log, or
+/// in any status or Event of any cluster (the meshes' statuses included).
+async fn assert_no_credential_shown(c: &Clusters) {
+    let mut credentials = Vec::new();
+    for dc in &c.dcs {
+        credentials.extend(kubeconfig_credentials(&dc.kube.kubeconfig()));
+        let secrets: Api<Secret> = api(dc);
+        for s in secrets.list(&ListParams::default()).await.unwrap() {
+            if s.labels().contains_key(LABEL_PEERING_TOKEN)
+                && let Some(token) = secret_value(&secrets, &s.name_any(), "data").await
+            {
+                credentials.extend(token_credentials(&token));
+            }
+        }
+    }
+    assert!(credentials.len() > c.dcs.len(), "tokens found to look for");
+    assert_no_credentials(&c.logs.text(), "the operators' log", &credentials);
+    for dc in &c.dcs {
+        let meshes = api::<PeeringMesh>(dc)
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let shown = format!(
+            "{}\n{}",
+            statuses_and_events(dc).await,
+            serde_json::to_string(&meshes.items).unwrap()
+        );
+        assert_no_credentials(
+            &shown,
+            &format!("{}'s statuses and Events", dc.name),
+            &credentials,
+        );
+    }
+}
+
 /// The example mesh over three clusters reaches 3/3; a fourth member is peered with the
 /// others (6/6) and, removed, leaves nothing behind in any cluster; the mesh deleted leaves
 /// no resource, Secret or Consul peering anywhere.
@@ -181,6 +218,8 @@ async fn a_full_mesh_peers_grows_shrinks_and_leaves_nothing_once_deleted() {
         wait_nothing_left(c.dc(name), &["dc4"]).await;
     }
     assert_pairs_active(&c, &back);
+
+    assert_no_credential_shown(&c).await;
 
     meshes.delete(MESH, &DeleteParams::default()).await.unwrap();
     wait_gone(&meshes, MESH).await;
