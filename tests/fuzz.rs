@@ -434,3 +434,109 @@ async fn huge_bodies_are_refused_with_a_short_error() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Specs through the API server and the reconciler
+
+/// An acceptor's metadata and spec from random parts; names unique per `index` (valid or not),
+/// so that no two acceptors share a peer name or a Secret.
+fn acceptor_json(index: usize) -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(vec![0u8, 0, 0, 1, 1, 1, 2, 3]),
+        prop::sample::select(vec![0u8, 0, 0, 0, 0, 1]),
+        prop_oneof![4 => Just("data".to_owned()), 1 => name_like()],
+        proptest::option::of(prop::collection::btree_map(
+            prop_oneof![4 => "[a-z][a-z0-9-]{0,10}", 1 => name_like()],
+            ".{0,20}",
+            0..4,
+        )),
+        proptest::option::of(prop::sample::select(vec![
+            "",
+            "default",
+            "team-a",
+            "Bad_Partition",
+        ])),
+        proptest::option::of(prop::collection::vec(
+            prop_oneof![4 => "[a-z]{1,8}\\.example:[0-9]{1,5}", 1 => "[a-z0-9.:\\[\\]]{0,24}"],
+            0..3,
+        )),
+        proptest::option::of(prop_oneof![4 => "[0-9]{1,3}", 1 => version_like()]),
+    )
+        .prop_map(
+            move |(peer, secret, key, meta, partition, addresses, version)| {
+                let peer_name = match peer {
+                    0 => None,
+                    1 => Some(format!("peer-{index}")),
+                    2 => Some(format!("Peer_{index}")),
+                    _ => Some(format!("{index}-")),
+                };
+                let secret = match secret {
+                    0 => format!("token-{index}"),
+                    _ => format!("Token {index}"),
+                };
+                let annotations: BTreeMap<String, String> = version
+                    .map(|v| ("consulpeering.io/peering-version".to_owned(), v))
+                    .into_iter()
+                    .collect();
+                json!({
+                    "metadata": {"name": format!("fuzz-{index}"), "namespace": "default",
+                                 "annotations": annotations},
+                    "spec": {
+                        "peer": {"secret": {"name": secret, "key": key, "backend": "kubernetes"}},
+                        "peerName": peer_name,
+                        "meta": meta,
+                        "partition": partition,
+                        "serverExternalAddresses": addresses,
+                    },
+                })
+            },
+        )
+}
+
+/// Random acceptors through the API server's validation and the running operator: what the API
+/// server takes, the operator answers with a `Ready` condition for its generation that says why
+/// (never a silence, a panic, or a token storm).
+#[tokio::test]
+async fn random_acceptors_each_get_a_ready_condition_that_says_why() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use support::operator::Harness;
+
+    let h = Harness::start().await;
+    let mut runner = TestRunner::deterministic();
+    let mut accepted = Vec::new();
+    for index in 0..40 {
+        let object = acceptor_json(index)
+            .new_tree(&mut runner)
+            .expect("a random acceptor")
+            .current();
+        match h.try_create_acceptor(object.clone()).await {
+            Ok(acceptor) => accepted.push(acceptor.metadata.name.unwrap()),
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 422, "{status:?} for {object}");
+                assert!(!status.message.is_empty(), "{object}");
+            }
+            Err(e) => panic!("{e} for {object}"),
+        }
+    }
+    assert!(accepted.len() >= 8, "the API server took only {accepted:?}");
+    for name in &accepted {
+        let acceptor = h
+            .wait_acceptor(name, "a Ready condition for its generation", |a| {
+                support::operator::ready(a)
+                    .is_some_and(|c| c.observed_generation == a.metadata.generation)
+            })
+            .await;
+        let ready = support::operator::ready(&acceptor).unwrap();
+        assert!(!ready.message.is_empty(), "{name}: {ready:?}");
+        assert!(ready.message.len() <= MAX_ERROR_TEXT, "{name}: {ready:?}");
+    }
+    assert!(
+        h.tokens_issued() <= accepted.len() as u64,
+        "{} tokens for {} acceptors",
+        h.tokens_issued(),
+        accepted.len()
+    );
+    let mut h = h;
+    h.stop_operator().await;
+}
