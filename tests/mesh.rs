@@ -342,3 +342,48 @@ async fn the_playground_peers_three_clusters_from_one_mesh() {
     let row: Vec<&str> = table.split_whitespace().collect();
     assert_eq!(row[..4], ["mesh", "3", "3/3", "True"], "{table}");
 }
+
+/// A PeeringAcceptor the mesh did not create where it would put one is never overwritten nor
+/// deleted: that pair says `MeshConflict`, the other pairs peer; a spec the operator cannot
+/// use says `InvalidSpec`.
+#[tokio::test]
+async fn a_foreign_acceptor_in_the_way_is_left_alone_and_a_bad_spec_is_told() {
+    let c = Clusters::start(3).await;
+    let dc1 = c.dc("dc1");
+    for name in ["dc2", "dc3"] {
+        let secret = format!("{name}-kubeconfig");
+        c.kubeconfig_secret(dc1, &secret, c.dc(name), None).await;
+    }
+    let foreign = support::two_clusters::acceptor("mesh-dc2", "someone-elses-token", None);
+    apply(&api::<PeeringAcceptor>(dc1), &foreign).await;
+    let meshes: Api<PeeringMesh> = api(dc1);
+    apply(&meshes, &example_mesh()).await;
+    let conflicted = wait_for(&meshes, MESH, "MeshConflict, the others ACTIVE", |m| {
+        pair(m, "dc1", "dc2").is_some_and(|p| p.reason == reason::MESH_CONFLICT)
+            && peered(m) == Some("2/3")
+    })
+    .await;
+    assert!(pair(&conflicted, "dc1", "dc3").is_some_and(|p| p.ready == ConditionStatus::True));
+    let untouched = api::<PeeringAcceptor>(dc1).get("mesh-dc2").await.unwrap();
+    assert_eq!(untouched.spec.peer.secret.name, "someone-elses-token");
+
+    meshes.delete(MESH, &DeleteParams::default()).await.unwrap();
+    wait_gone(&meshes, MESH).await;
+    let kept = api::<PeeringAcceptor>(dc1).get("mesh-dc2").await.unwrap();
+    assert_eq!(kept.spec.peer.secret.name, "someone-elses-token");
+
+    let mut half = mesh_of(&["dc1", "dc2", "dc3"]);
+    half.spec.acceptors = Some(vec!["dc1".into()]);
+    apply(&meshes, &half).await;
+    wait_for(&meshes, MESH, "InvalidSpec", |m| {
+        m.status.as_ref().is_some_and(|s| {
+            is(
+                ready_of(&s.conditions),
+                ConditionStatus::False,
+                reason::INVALID_SPEC,
+            )
+        })
+    })
+    .await;
+    c.stop().await;
+}
