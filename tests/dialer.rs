@@ -569,3 +569,55 @@ fn secret_present(d: &PeeringDialer) -> Option<&consul_peering_operator::crd::Co
         consul_peering_operator::crd::CONDITION_SECRET_PRESENT,
     )
 }
+
+/// A dialer whose Consul ACL token lacks `peering:write` says so, naming the permission, and
+/// spends nothing: once the token file holds a token with it (no restart), the same peering
+/// token establishes.
+#[tokio::test]
+async fn a_consul_token_without_peering_write_is_named_and_a_rotated_token_file_recovers() {
+    use support::operator::{Harness, Options, consul_client, read_only_rules, write_rules};
+    let h = Harness::with(Options {
+        acl_rules: Some(read_only_rules()),
+        ..Options::default()
+    })
+    .await;
+    let request = consul_peering_operator::consul::GenerateTokenRequest {
+        peer_name: "dc1".into(),
+        ..Default::default()
+    };
+    let token = consul_client(&h.dc2.url())
+        .generate_token(&request)
+        .await
+        .unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(h.client.clone(), NS);
+    put_secret(&secrets, DIALER_SECRET, &[("data", token.expose())], true).await;
+    let dialers: Api<PeeringDialer> = Api::namespaced(h.client.clone(), NS);
+    apply(&dialers, &dialer(DIALER, DIALER_SECRET)).await;
+    let denied = wait_for(&dialers, DIALER, "ConsulPermissionDenied", |d| {
+        is(
+            dialer_ready(d),
+            ConditionStatus::False,
+            reason::CONSUL_PERMISSION_DENIED,
+        )
+    })
+    .await;
+    let message = &dialer_ready(&denied).unwrap().message;
+    assert!(message.contains("peering:write"), "{message}");
+    assert!(!message.contains(token.expose()), "{message}");
+
+    h.set_consul_rules(write_rules());
+    // Any change wakes the dialer at once instead of at its next backoff.
+    patch_metadata(&dialers, DIALER, json!({"annotations": {"acl": "fixed"}})).await;
+    let established = wait_for(&dialers, DIALER, "established", |d| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.token_fingerprint.as_deref())
+            == Some(fingerprint(token.expose()).as_str())
+    })
+    .await;
+    assert!(
+        dialer_state(&established).is_some(),
+        "{:?}",
+        established.status
+    );
+}
