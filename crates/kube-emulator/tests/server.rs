@@ -390,6 +390,66 @@ async fn events_are_one_store_seen_through_two_api_versions() {
     );
 }
 
+/// events.k8s.io/v1 as the real server validates it: a note of at most 1024 bytes, a series of
+/// at least two with its time, and on update only the note and the series may change.
+#[tokio::test]
+async fn events_v1_bound_the_note_and_keep_the_story_fields_immutable() {
+    let emu = emulator().await;
+    let api: Api<Event> = Api::namespaced(emu.client(), "default");
+    let event = |name: &str, note: String| -> Event {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "eventTime": "2026-11-28T07:09:39.000000Z",
+            "reportingController": "demo.example.com/trace", "reportingInstance": "trace-1",
+            "action": "Reconcile", "reason": "Tested", "note": note, "type": "Normal",
+            "regarding": {"apiVersion": "demo.example.com/v1", "kind": "Gadget", "name": "g1",
+                          "namespace": "default"}
+        }))
+        .unwrap()
+    };
+    let long = api_error(
+        api.create(&PostParams::default(), &event("ev-long", "x".repeat(1025)))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        long.message,
+        "Event \"ev-long\" is invalid: message: Invalid value: \"\": can have at most 1024 characters"
+    );
+    api.create(&PostParams::default(), &event("ev-1", "x".repeat(1024)))
+        .await
+        .unwrap();
+
+    let patch = |body: serde_json::Value| {
+        let api = api.clone();
+        async move {
+            api.patch("ev-1", &PatchParams::default(), &Patch::Merge(body))
+                .await
+        }
+    };
+    let short_series = api_error(
+        patch(json!({"series": {"count": 1, "lastObservedTime": "2026-11-28T07:10:00.000000Z"}}))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        short_series.message,
+        "Event \"ev-1\" is invalid: series.count: Invalid value: \"\": should be at least 2"
+    );
+    let new_reason = api_error(patch(json!({"reason": "Other"})).await.unwrap_err());
+    assert_eq!(
+        new_reason.message,
+        "Event \"ev-1\" is invalid: reason: Invalid value: \"Other\": field is immutable"
+    );
+    // The note and the series may change.
+    let next = patch(json!({"note": "the current story",
+        "series": {"count": 2, "lastObservedTime": "2026-11-28T07:10:00.000000Z"}}))
+    .await
+    .unwrap();
+    assert_eq!(next.note.as_deref(), Some("the current story"));
+    assert_eq!(next.series.unwrap().count, 2);
+}
+
 #[tokio::test]
 async fn leases_use_optimistic_concurrency() {
     let emu = emulator().await;

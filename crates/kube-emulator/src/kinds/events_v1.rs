@@ -57,7 +57,7 @@ impl KindStrategy for EventsV1 {
     fn present(&self, stored: &Value) -> Value {
         to_v1(stored)
     }
-    fn validate(&self, obj: &Value, _: Option<&Value>) -> Vec<Cause> {
+    fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
         let mut causes = Vec::new();
         let s = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("");
         if obj.get("eventTime").is_none_or(Value::is_null) {
@@ -77,8 +77,61 @@ impl KindStrategy for EventsV1 {
         if ty != "Normal" && ty != "Warning" {
             causes.push(Cause::not_supported("type", ty, &["Normal", "Warning"]));
         }
+        // The server validates its internal (core) Event, so the note is `message` here.
+        if s("note").len() > NOTE_LENGTH_LIMIT {
+            let detail = format!("can have at most {NOTE_LENGTH_LIMIT} characters");
+            causes.push(Cause::invalid("message", &json!(""), &detail));
+        }
+        causes.extend(series_causes(obj));
+        if let Some(old) = old {
+            causes.extend(immutable_causes(obj, &to_v1(old)));
+        }
         causes
     }
+}
+
+/// The most bytes a note may have.
+const NOTE_LENGTH_LIMIT: usize = 1024;
+
+/// A series counts at least two and says when it was last seen.
+fn series_causes(obj: &Value) -> Vec<Cause> {
+    let Some(series) = obj.get("series").filter(|s| !s.is_null()) else {
+        return Vec::new();
+    };
+    let mut causes = Vec::new();
+    if series.get("count").and_then(Value::as_i64).unwrap_or(0) < 2 {
+        causes.push(Cause::invalid(
+            "series.count",
+            &json!(""),
+            "should be at least 2",
+        ));
+    }
+    if series.get("lastObservedTime").is_none_or(Value::is_null) {
+        causes.push(Cause::required("series.lastObservedTime", ""));
+    }
+    causes
+}
+
+/// (events.k8s.io/v1 name, the internal name errors use) of the fields an update through
+/// events.k8s.io/v1 may not change; the note and the series may change.
+const IMMUTABLE: [(&str, &str); 8] = [
+    ("regarding", "involvedObject"),
+    ("reason", "reason"),
+    ("type", "type"),
+    ("eventTime", "eventTime"),
+    ("action", "action"),
+    ("related", "related"),
+    ("reportingController", "reportingController"),
+    ("reportingInstance", "reportingInstance"),
+];
+
+fn immutable_causes(new: &Value, old: &Value) -> Vec<Cause> {
+    let field = |obj: &Value, name: &str| obj.get(name).cloned().unwrap_or(Value::Null);
+    IMMUTABLE
+        .iter()
+        .filter(|(name, _)| field(new, name) != field(old, name))
+        .map(|(name, path)| Cause::invalid(path, &field(new, name), "field is immutable"))
+        .collect()
 }
 
 /// (events.k8s.io/v1 name, core/v1 name) of the fields whose names differ.
