@@ -688,6 +688,13 @@ impl Logs {
     pub fn since(&self, mark: usize) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()[mark..]).into_owned()
     }
+
+    /// Takes what was captured so far and empties the capture (marks taken before no longer
+    /// apply): a long run checks its log in parts instead of holding all of it.
+    pub fn take(&self) -> String {
+        let taken = std::mem::take(&mut *self.0.lock().unwrap());
+        String::from_utf8_lossy(&taken).into_owned()
+    }
 }
 
 pub struct LogWriter(Arc<Mutex<Vec<u8>>>);

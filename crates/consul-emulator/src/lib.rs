@@ -191,16 +191,38 @@ async fn serve_api(
         let Ok(Some(down_for)) = reason_rx.await else {
             return;
         };
+        // Hold the port through the outage, so that no other socket (an outgoing connection's
+        // ephemeral port) takes it before the API listens again.
+        let reserved = reserve(port);
         tracing::debug!(datacenter = %dc.cfg.datacenter, ?down_for, "API outage");
         if !wait_out_outage(&dc, down_for, &mut stop).await {
             return;
         }
-        for _ in 0..50 {
-            if let Ok(l) = TcpListener::bind((LOOPBACK, port)).await {
-                listener = Some(l);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        listener = match reserved.and_then(|socket| socket.listen(1024)) {
+            Ok(l) => Some(l),
+            Err(_) => rebind(port, &mut stop).await,
+        };
+    }
+}
+
+/// The API port bound but not listening: connections to it are refused.
+fn reserve(port: u16) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::new(LOOPBACK, port))?;
+    Ok(socket)
+}
+
+/// Binds the API port again, trying until it is free or the datacenter stops.
+async fn rebind(port: u16, stop: &mut watch::Receiver<bool>) -> Option<TcpListener> {
+    loop {
+        match TcpListener::bind((LOOPBACK, port)).await {
+            Ok(l) => return Some(l),
+            Err(e) => tracing::debug!(port, error = %e, "the API port is taken; trying again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = stop.changed() => return None,
         }
     }
 }
