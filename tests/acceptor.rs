@@ -458,6 +458,31 @@ async fn each_deletion_cleans_up_once_even_when_the_cache_lags() {
     );
     let logs = h.logs.text();
     assert!(!logs.contains("reconcile failed"), "{logs}");
+    let metrics = operator_metrics(&h).await;
+    assert!(
+        metrics.contains("consul_peering_operator_reconciles_total{")
+            && !metrics.contains("consul_peering_operator_reconcile_failures_total{"),
+        "a failed reconcile was counted:\n{metrics}"
+    );
+}
+
+/// The operator's /metrics, at the address its log line names.
+async fn operator_metrics(h: &Harness) -> String {
+    let logs = h.logs.text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("serving /metrics"))
+        .expect("the operator logs where it serves /metrics");
+    let address = line
+        .split_once("address=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .expect("an address in the line");
+    reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the /metrics body")
 }
 
 #[tokio::test]
