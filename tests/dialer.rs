@@ -460,12 +460,8 @@ async fn a_refusal_is_warned_about_once_when_the_cache_lags_behind_the_status() 
         1,
         "the used token was tried once"
     );
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(h.client.clone(), NS);
-    let warnings: Vec<_> = events
-        .list(&Default::default())
+    let warnings: Vec<_> = events_v1(h.client.clone())
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some(reason::TOKEN_REJECTED))
         .map(|e| (e.note, e.series.map_or(1, |s| s.count)))
@@ -548,18 +544,20 @@ async fn a_secret_deleted_after_establishing_leaves_ready_to_the_peering() {
         "Ready dropped: {}",
         history.json()
     );
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(c.dc2.client(), NS);
-    let warnings: Vec<_> = events
-        .list(&Default::default())
+    let warnings: Vec<_> = events_v1(c.dc2.client())
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|e| e.type_.as_deref() == Some("Warning"))
         .map(|e| (e.reason, e.note))
         .collect();
     assert!(warnings.is_empty(), "{warnings:?}");
     c.stop().await;
+}
+
+/// The events.k8s.io Events of the tests' namespace.
+async fn events_v1(client: kube::Client) -> Vec<k8s_openapi::api::events::v1::Event> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, NS);
+    events.list(&Default::default()).await.unwrap().items
 }
 
 fn secret_present(d: &PeeringDialer) -> Option<&consul_peering_operator::crd::Condition> {
