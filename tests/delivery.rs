@@ -273,6 +273,7 @@ async fn a_deleted_or_edited_copy_is_restored_and_the_dialer_does_not_establish_
     let c = TwoClusters::start().await;
     let token = c.peer_from_examples().await;
     let secrets = c.dc2.secrets();
+    let dialer_history = History::<PeeringDialer>::record(c.dc2.client(), DIALER);
 
     delete_the_copy_and_wait_until_restored(&c, &token).await;
 
@@ -289,9 +290,15 @@ async fn a_deleted_or_edited_copy_is_restored_and_the_dialer_does_not_establish_
     })
     .await;
 
-    // The same token again: the dialer is Ready with the peering it has, established once.
+    // The same token again: the dialer is Ready with the peering it has, established once,
+    // and its Ready followed the peering throughout (the copy's absence or damage is SecretUsable's).
     assert_eq!(c.wait_peered().await, token);
     assert_eq!((c.dc1.token_calls(), c.dc2.establish_calls()), (1, 1));
+    let dropped = readiness_after_ready(dialer_history.versions().iter().map(dialer_ready));
+    assert!(
+        dropped.is_empty(),
+        "the dialer's Ready dropped: {dropped:?}"
+    );
     let mut credentials = token_credentials(&token);
     credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
     c.assert_no_leak(&credentials, &[]).await;

@@ -471,7 +471,7 @@ async fn a_refusal_is_warned_about_once_when_the_cache_lags_behind_the_status() 
 }
 
 /// `Ready` follows the peering: the dialer's Secret deleted after it established leaves it
-/// Ready and ACTIVE, with a condition of its own (SecretPresent=False) saying the Secret is
+/// Ready and ACTIVE, with a condition of its own (SecretUsable=False) saying the Secret is
 /// gone; the Secret back, that condition is True again and nothing is established twice. The
 /// wait for the stream after establishing is the normal path: no Warning at any point.
 #[tokio::test]
@@ -489,7 +489,7 @@ async fn a_secret_deleted_after_establishing_leaves_ready_to_the_peering() {
     wait_for(&c.dc2.dialers(), DIALER, "ACTIVE", |d| {
         active(d)
             && is(
-                secret_present(d),
+                secret_usable(d),
                 ConditionStatus::True,
                 reason::SECRET_FOUND,
             )
@@ -501,9 +501,9 @@ async fn a_secret_deleted_after_establishing_leaves_ready_to_the_peering() {
         .delete(DIALER_SECRET, &Default::default())
         .await
         .unwrap();
-    let gone = wait_for(&c.dc2.dialers(), DIALER, "SecretPresent=False", |d| {
+    let gone = wait_for(&c.dc2.dialers(), DIALER, "SecretUsable=False", |d| {
         is(
-            secret_present(d),
+            secret_usable(d),
             ConditionStatus::False,
             reason::SECRET_MISSING,
         )
@@ -511,19 +511,19 @@ async fn a_secret_deleted_after_establishing_leaves_ready_to_the_peering() {
     .await;
     assert!(active(&gone), "{:?}", gone.status);
     assert!(
-        secret_present(&gone)
+        secret_usable(&gone)
             .unwrap()
             .message
             .contains(DIALER_SECRET),
         "{:?}",
-        secret_present(&gone)
+        secret_usable(&gone)
     );
 
     put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &token)], true).await;
-    wait_for(&c.dc2.dialers(), DIALER, "SecretPresent=True again", |d| {
+    wait_for(&c.dc2.dialers(), DIALER, "SecretUsable=True again", |d| {
         active(d)
             && is(
-                secret_present(d),
+                secret_usable(d),
                 ConditionStatus::True,
                 reason::SECRET_FOUND,
             )
@@ -560,11 +560,11 @@ async fn events_v1(client: kube::Client) -> Vec<k8s_openapi::api::events::v1::Ev
     events.list(&Default::default()).await.unwrap().items
 }
 
-fn secret_present(d: &PeeringDialer) -> Option<&consul_peering_operator::crd::Condition> {
+fn secret_usable(d: &PeeringDialer) -> Option<&consul_peering_operator::crd::Condition> {
     let conditions = &d.status.as_ref()?.conditions;
     consul_peering_operator::crd::find_condition(
         conditions,
-        consul_peering_operator::crd::CONDITION_SECRET_PRESENT,
+        consul_peering_operator::crd::CONDITION_SECRET_USABLE,
     )
 }
 

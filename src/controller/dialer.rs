@@ -23,7 +23,7 @@ use super::status::{Readiness, now, parse_time, publish, with_ready};
 use super::{Context, RejectedToken, resource_key};
 use crate::consul::{self, PeeringState, PeeringToken};
 use crate::crd::{
-    CONDITION_SECRET_PRESENT, Condition, ConditionStatus, Peered, PeeringDialer,
+    CONDITION_SECRET_USABLE, Condition, ConditionStatus, Peered, PeeringDialer,
     PeeringDialerStatus, RemoteStatus, SecretRefSpec, StatusSecretRef, reason, set_condition,
     token_fingerprint,
 };
@@ -32,7 +32,7 @@ use crate::crd::{
 #[derive(Default)]
 pub(super) struct Observed {
     secret_resource_version: Option<String>,
-    /// Whether the Secret held a token, when this pass read it.
+    /// Whether the Secret held a usable token, when this pass read it.
     secret: Option<SecretRead>,
     peering: Option<KnownPeering>,
     waiting: Option<Waiting>,
@@ -41,9 +41,14 @@ pub(super) struct Observed {
 /// What reading the dialer's Secret found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum SecretRead {
-    Found,
-    /// The Secret or its key is missing: the message says which.
-    Missing(String),
+    /// A token, decodable (whether Consul takes it is another matter).
+    Usable,
+    /// The Secret or its key is missing (`SecretMissing`), or what it holds is no peering
+    /// token (`TokenRejected`): the message says which.
+    Unusable {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 /// Why a pass left the peering alone (one reason at a time).
@@ -177,14 +182,10 @@ async fn sync(
     if let Ok(peering) = &peering {
         observed.peering = peering.clone();
     }
-    let Some((token, resource_version)) =
-        read_token_unless_terminated(dialer, ctx, observed).await?
-    else {
+    let Some(token) = read_token_unless_terminated(dialer, ctx, observed).await? else {
         return Ok(Action::await_change());
     };
-    observed.secret_resource_version = resource_version;
     let peering = peering?;
-    let token = decodable(dialer, token)?;
     let fingerprint = token_fingerprint(token.expose());
     let desired = DialerDesired {
         token_fingerprint: fingerprint.clone(),
@@ -225,56 +226,79 @@ async fn read_token_unless_terminated(
     dialer: &PeeringDialer,
     ctx: &Context,
     observed: &mut Observed,
-) -> Result<Option<(String, Option<String>)>, Error> {
+) -> Result<Option<PeeringToken>, Error> {
     let peering = observed.peering.as_ref();
     let terminated = peering.is_some_and(|p| p.state == PeeringState::Terminated);
-    // A peering this operator established stands without the Secret: `Ready` follows the
-    // peering and only the SecretPresent condition says the Secret is gone.
+    // A peering this operator established stands without a usable token in the Secret:
+    // `Ready` follows the peering and only the SecretUsable condition says what is wrong.
     let established = peering.is_some_and(|p| {
         p.meta.contains_key(META_TOKEN_FINGERPRINT) && p.state != PeeringState::Deleting
     });
-    match read_token(dialer, ctx).await {
+    let read = match read_token(dialer, ctx).await {
+        Ok((token, resource_version)) => {
+            observed.secret_resource_version = resource_version;
+            decodable(dialer, token)
+        }
+        Err(e) => Err(e),
+    };
+    let unusable = |e: &Error, message: String| SecretRead::Unusable {
+        reason: e.reason(),
+        message,
+    };
+    match read {
         Ok(read) => {
-            observed.secret = Some(SecretRead::Found);
+            observed.secret = Some(SecretRead::Usable);
             Ok(Some(read))
         }
-        Err(Error::SecretMissing(_)) if established && !terminated => {
+        Err(e @ (Error::SecretMissing(_) | Error::TokenRejected(_)))
+            if established && !terminated =>
+        {
             let secret = &dialer.spec.peer.secret;
-            observed.secret = Some(SecretRead::Missing(format!(
-                "Secret {} or its key {:?} is missing; the peering established with its token \
-                 stands without it, and a new token put there is established",
-                secret.name, secret.key
-            )));
+            let what = match &e {
+                Error::SecretMissing(_) => {
+                    format!(
+                        "Secret {} or its key {:?} is missing",
+                        secret.name, secret.key
+                    )
+                }
+                _ => e.to_string(),
+            };
+            let message = format!(
+                "{what}; the peering established with an earlier token stands, and a new token \
+                 put there is established"
+            );
+            observed.secret = Some(unusable(&e, message));
             Ok(None)
         }
-        Err(Error::SecretMissing(message)) => {
-            observed.secret = Some(SecretRead::Missing(message.clone()));
-            if terminated {
+        Err(e @ (Error::SecretMissing(_) | Error::TokenRejected(_))) => {
+            observed.secret = Some(unusable(&e, e.to_string()));
+            if terminated && matches!(e, Error::SecretMissing(_)) {
                 observed.waiting = Some(Waiting::PeerTerminated);
                 return Ok(None);
             }
-            Err(Error::SecretMissing(message))
+            Err(e)
         }
         Err(e) => Err(e),
     }
 }
 
-/// The SecretPresent condition for what the pass found in the Secret.
+/// The SecretUsable condition for what the pass found in the Secret.
 fn secret_condition(spec: &SecretRefSpec, read: &SecretRead, generation: Option<i64>) -> Condition {
     let (status, reason, message) = match read {
-        SecretRead::Found => (
+        SecretRead::Usable => (
             ConditionStatus::True,
             reason::SECRET_FOUND,
-            format!("Secret {} has key {:?}", spec.name, spec.key),
+            format!(
+                "Secret {} holds a peering token under key {:?}",
+                spec.name, spec.key
+            ),
         ),
-        SecretRead::Missing(message) => (
-            ConditionStatus::False,
-            reason::SECRET_MISSING,
-            message.clone(),
-        ),
+        SecretRead::Unusable { reason, message } => {
+            (ConditionStatus::False, *reason, message.clone())
+        }
     };
     Condition::new(
-        CONDITION_SECRET_PRESENT,
+        CONDITION_SECRET_USABLE,
         status,
         reason,
         message,

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const CONDITION_READY: &str = "Ready";
 /// Condition type on each `status.delivery[]` entry of a PeeringAcceptor.
 pub const CONDITION_DELIVERED: &str = "Delivered";
-/// Condition type on a PeeringDialer: its Secret holds a token (apart from `Ready`, which
-/// follows the peering: an established peering stands without the Secret).
-pub const CONDITION_SECRET_PRESENT: &str = "SecretPresent";
+/// Condition type on a PeeringDialer: its Secret holds a peering token (apart from `Ready`,
+/// which follows the peering: an established peering stands without it).
+pub const CONDITION_SECRET_USABLE: &str = "SecretUsable";
 /// Condition type on a `status.delivery[]` entry whose target has a `dialer` template.
 pub const CONDITION_DIALER_APPLIED: &str = "DialerApplied";
 
@@ -37,7 +37,7 @@ pub mod reason {
     pub const TOKEN_REJECTED: &str = "TokenRejected";
     /// The dialer's Secret, or its key, does not exist (yet).
     pub const SECRET_MISSING: &str = "SecretMissing";
-    /// SecretPresent=True: the dialer's Secret has its key.
+    /// SecretUsable=True: the dialer's Secret holds a peering token under its key.
     pub const SECRET_FOUND: &str = "SecretFound";
     /// A Secret that this acceptor does not own is in the way.
     pub const SECRET_CONFLICT: &str = "SecretConflict";

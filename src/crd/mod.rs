@@ -32,7 +32,7 @@ pub use common::{
     DEFAULT_SECRET_KEY, PeerSpec, Peered, SecretBackend, SecretRefSpec, StatusSecretRef,
 };
 pub use conditions::{
-    CONDITION_DELIVERED, CONDITION_DIALER_APPLIED, CONDITION_READY, CONDITION_SECRET_PRESENT,
+    CONDITION_DELIVERED, CONDITION_DIALER_APPLIED, CONDITION_READY, CONDITION_SECRET_USABLE,
     Condition, ConditionStatus, find_condition, reason, set_condition,
 };
 pub use dialer::{PeeringDialer, PeeringDialerSpec, PeeringDialerStatus, RemoteStatus};
