@@ -529,7 +529,7 @@ async fn deleting_while_consul_fails_keeps_the_finalizer_until_the_delete_succee
 async fn deleting_during_a_consul_outage_finishes_when_consul_is_back() {
     let h = Harness::start().await;
     ready_acceptor(&h).await;
-    h.consul_outage(Duration::from_secs(4)).await;
+    h.consul_down().await;
     h.delete_acceptor("dc2").await;
     let failing = h.wait_reason("dc2", reason::CONSUL_UNAVAILABLE).await;
     assert!(
@@ -539,6 +539,7 @@ async fn deleting_during_a_consul_outage_finishes_when_consul_is_back() {
     );
     assert!(h.acceptors().get_opt("dc2").await.unwrap().is_some());
     assert!(h.dc1.peering("", "dc2").is_some());
+    h.consul_back();
     wait_all_gone(&h).await;
 }
 
@@ -689,7 +690,7 @@ async fn a_consul_outage_is_reported_and_a_held_token_survives_it() {
     let h = Harness::start().await;
     let (_, token) = ready_acceptor(&h).await;
     let mark = h.logs.mark();
-    h.consul_outage(Duration::from_secs(5)).await;
+    h.consul_down().await;
     let down = h.wait_reason("dc2", reason::CONSUL_UNAVAILABLE).await;
     assert!(!is_ready(&down));
     // The operator's attempts while Consul refuses connections (the emulator cannot count them).
@@ -697,6 +698,7 @@ async fn a_consul_outage_is_reported_and_a_held_token_survives_it() {
     let attempts = h.logs.since(mark).matches("Consul request failed").count();
     assert!((1..=20).contains(&attempts), "{attempts} failed requests");
 
+    h.consul_back();
     h.wait_ready("dc2").await;
     assert_eq!(
         h.tokens_issued(),
@@ -712,11 +714,12 @@ async fn a_consul_outage_is_reported_and_a_held_token_survives_it() {
 #[tokio::test]
 async fn a_new_acceptor_during_a_consul_outage_gets_ready_when_consul_is_back() {
     let h = Harness::start().await;
-    h.consul_outage(Duration::from_secs(4)).await;
+    h.consul_down().await;
     h.create_simple_acceptor("dc2", SECRET).await;
     let down = h.wait_reason("dc2", reason::CONSUL_UNAVAILABLE).await;
     assert!(!is_ready(&down));
     assert!(h.secrets().get_opt(SECRET).await.unwrap().is_none());
+    h.consul_back();
     h.wait_ready("dc2").await;
     assert_eq!(h.tokens_issued(), 1);
 }

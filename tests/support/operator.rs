@@ -397,8 +397,25 @@ impl Harness {
 
     /// Takes dc1's HTTP API down for `duration` (connections refused) and returns once new
     /// connections are refused (the emulator closes its listener asynchronously).
+    /// dc1 refuses connections until [`Harness::consul_back`]; returns once it does. (A
+    /// timed outage races the operator's retries: a pass whose last try falls after it ends
+    /// succeeds before the test has seen the failure.)
+    pub async fn consul_down(&self) {
+        self.dc1.set_fault(consul_emulator::ConsulFault::Down, None);
+        self.wait_refused().await;
+    }
+
+    /// Ends [`Harness::consul_down`].
+    pub fn consul_back(&self) {
+        self.dc1.clear_faults();
+    }
+
     pub async fn consul_outage(&self, duration: Duration) {
         self.dc1.outage(duration);
+        self.wait_refused().await;
+    }
+
+    async fn wait_refused(&self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while tokio::net::TcpStream::connect(self.dc1.http_addr())
             .await
