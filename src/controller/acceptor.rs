@@ -477,16 +477,18 @@ async fn write_secret(
     let name = &acceptor.spec.peer.secret.name;
     let secret = token_secret::desired(name, &namespace, &record.issued.key, token, record);
     let secrets: Api<Secret> = ctx.api(&namespace);
+    let own = &ctx.own_secret_writes;
+    own.expect(&namespace, name, &record.fingerprint);
     let written = secrets
         .patch(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&secret),
         )
-        .await?;
+        .await
+        .inspect_err(|_| own.answered(&namespace, name, None))?;
     let version = written.resource_version();
-    ctx.own_secret_writes
-        .wrote(&namespace, name, version.as_deref());
+    own.answered(&namespace, name, version.as_deref());
     Ok(version)
 }
 

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use kube::Resource;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::Resource;
 use tokio::sync::broadcast;
 
 use super::peerings::{ConsulPeerings, PeeringChange};
