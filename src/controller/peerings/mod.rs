@@ -33,6 +33,9 @@ pub const META_PEERING_VERSION: &str = "consulpeering-peering-version";
 /// Meta key on a dialer-side peering: when it was established (RFC 3339).
 pub const META_ESTABLISHED_AT: &str = "consulpeering-established-at";
 
+/// How long a look-up waits for a partition's first list before asking Consul itself.
+const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(1);
+
 /// One peering as the operator needs to know it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KnownPeering {
@@ -164,13 +167,29 @@ impl ConsulPeerings {
         partition: &str,
         name: &str,
     ) -> Result<Option<KnownPeering>, Error> {
-        match self.lookup(partition, name) {
+        let mut lookup = self.lookup(partition, name);
+        if lookup == Lookup::NotSynced && self.first_answer(partition).await {
+            lookup = self.lookup(partition, name);
+        }
+        match lookup {
             Lookup::Known(peering) => Ok(peering),
             Lookup::Unavailable { reason, message } => {
                 Err(Error::ConsulUnreachable { reason, message })
             }
             Lookup::NotSynced => self.read_fresh(partition, name).await,
         }
+    }
+
+    /// Waits (up to [`FIRST_ANSWER_WAIT`]) for the partition's first list to end: at start-up
+    /// every resource looks its peering up at once, and one list answers them all where a
+    /// read each would cost Consul as many requests. Whether it came.
+    async fn first_answer(self: &Arc<Self>, partition: &str) -> bool {
+        let mut answered = self.partition(partition).answered.subscribe();
+        let first = answered.wait_for(|answered| *answered);
+        matches!(
+            tokio::time::timeout(FIRST_ANSWER_WAIT, first).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Reads the peering from Consul and records the answer in the snapshot.

@@ -29,6 +29,8 @@ pub(super) struct PartitionWatch {
     pub(super) snapshot: RwLock<Snapshot>,
     /// Set while the watcher cannot get a list: (reason, message).
     pub(super) unavailable: RwLock<Option<(&'static str, String)>>,
+    /// Whether the first list has been answered, or has failed.
+    pub(super) answered: tokio::sync::watch::Sender<bool>,
 }
 
 /// Why a list brought nothing.
@@ -60,6 +62,7 @@ pub(super) async fn watch_partition(
         let Some(this) = peerings.upgrade() else {
             return;
         };
+        watch.answered.send_replace(true);
         match result {
             Ok((list, new_index)) => {
                 failures = 0;
