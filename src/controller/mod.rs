@@ -337,7 +337,9 @@ where
         watcher(
             scoped_api::<K>(&ctx.kube, namespace),
             watcher::Config::default(),
-        ),
+        )
+        // No pass reads them, and they are a large part of a cached object.
+        .modify(|obj| obj.managed_fields_mut().clear()),
     )
     .applied_objects()
     .predicate_filter(wakes_its_reconcile, PredicateConfig::default());
