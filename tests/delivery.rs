@@ -10,6 +10,10 @@ use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube_emulator::Rule;
 use serde_json::json;
+use support::delivery::{
+    apply_delivering_acceptor, delivery_credentials, wait_delivered, wait_delivery_failed,
+    wait_delivery_is, wait_no_delivery_status,
+};
 use support::operator::scratch_file;
 use support::two_clusters::*;
 
@@ -107,11 +111,8 @@ async fn two_manifests_peer_the_clusters_and_a_rotation_keeps_the_peering_active
         assert!(readiness.is_empty(), "{kind} went not ready: {readiness:?}");
     }
 
-    let mut credentials = token_credentials(&first);
-    credentials.extend(token_credentials(&second));
-    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
     c.assert_no_leak(
-        &credentials,
+        &delivery_credentials(&c, &[&first, &second]),
         &[
             ("acceptor versions", acceptor_history.json()),
             ("dialer versions", dialer_history.json()),
@@ -140,15 +141,9 @@ async fn an_unreachable_target_is_delivered_to_once_it_is_back_and_ready_never_d
     let c = TwoClusters::start().await;
     let gate = Gate::to(c.dc2.kube.url()).await;
     gate.close();
-    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&gate.url()))
-        .await;
     let history = History::<PeeringAcceptor>::record(c.dc1.client(), ACCEPTOR);
-    apply(
-        &c.dc1.acceptors(),
-        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
-    )
-    .await;
-    let failed = wait_delivery_failed(&c, "Delivered=False").await;
+    apply_delivering_acceptor(&c, Some(&gate.url()), delivery_to(KUBECONFIG_SECRET)).await;
+    let failed = wait_delivery_failed(&c).await;
     let message = &delivered(&failed).unwrap().message;
     assert!(message.contains(KUBECONFIG_SECRET), "{message}");
     assert!(
@@ -198,10 +193,11 @@ async fn an_unreachable_target_is_delivered_to_once_it_is_back_and_ready_never_d
         .collect();
     assert!(not_ready.is_empty(), "Ready dropped: {not_ready:?}");
 
-    let mut credentials = token_credentials(&token);
-    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
-    c.assert_no_leak(&credentials, &[("acceptor versions", history.json())])
-        .await;
+    c.assert_no_leak(
+        &delivery_credentials(&c, &[&token]),
+        &[("acceptor versions", history.json())],
+    )
+    .await;
     c.stop().await;
 }
 
@@ -211,13 +207,8 @@ async fn an_unreachable_target_is_delivered_to_once_it_is_back_and_ready_never_d
 #[tokio::test]
 async fn refused_writes_and_a_wrong_address_end_in_delivery_once_they_are_over() {
     let c = TwoClusters::start().await;
-    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&closed_port_url()))
-        .await;
-    apply(
-        &c.dc1.acceptors(),
-        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
-    )
-    .await;
+    let closed = closed_port_url();
+    apply_delivering_acceptor(&c, Some(&closed), delivery_to(KUBECONFIG_SECRET)).await;
     wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=False", |a| {
         is(
             delivered(a),
@@ -236,7 +227,7 @@ async fn refused_writes_and_a_wrong_address_end_in_delivery_once_they_are_over()
     // dc2 has no dialer, so its own operator writes nothing: every write fault is delivery's.
     c.dc2.kube.fail_next_writes(2, 500);
     rotate(&c.dc1.acceptors(), ACCEPTOR, 1).await;
-    let failed = wait_delivery_failed(&c, "Delivered=False (500)").await;
+    let failed = wait_delivery_failed(&c).await;
     let message = &delivered(&failed).unwrap().message;
     assert!(
         message.contains("500") || message.contains("nternal"),
@@ -259,10 +250,8 @@ async fn refused_writes_and_a_wrong_address_end_in_delivery_once_they_are_over()
         done.status.unwrap().delivery[0].token_fingerprint,
         Some(fingerprint(&second))
     );
-    let mut credentials = token_credentials(&first);
-    credentials.extend(token_credentials(&second));
-    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
-    c.assert_no_leak(&credentials, &[]).await;
+    c.assert_no_leak(&delivery_credentials(&c, &[&first, &second]), &[])
+        .await;
     c.stop().await;
 }
 
@@ -299,9 +288,8 @@ async fn a_deleted_or_edited_copy_is_restored_and_the_dialer_does_not_establish_
         dropped.is_empty(),
         "the dialer's Ready dropped: {dropped:?}"
     );
-    let mut credentials = token_credentials(&token);
-    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
-    c.assert_no_leak(&credentials, &[]).await;
+    c.assert_no_leak(&delivery_credentials(&c, &[&token]), &[])
+        .await;
     c.stop().await;
 }
 
@@ -311,12 +299,7 @@ async fn a_deleted_or_edited_copy_is_restored_and_the_dialer_does_not_establish_
 #[tokio::test]
 async fn a_changed_kubeconfig_secret_replaces_the_remote_watch() {
     let c = TwoClusters::start().await;
-    c.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
-    apply(
-        &c.dc1.acceptors(),
-        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
-    )
-    .await;
+    apply_delivering_acceptor(&c, None, delivery_to(KUBECONFIG_SECRET)).await;
     wait_delivered(&c).await;
     let watches = c.dc2.kube.open_watches();
     for version in 1..=3 {
@@ -399,7 +382,7 @@ async fn a_least_privilege_kubeconfig_is_enough_and_a_missing_right_is_reported(
         &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
     )
     .await;
-    let refused = wait_delivery_failed(&c, "Delivered=False").await;
+    let refused = wait_delivery_failed(&c).await;
     let message = &delivered(&refused).unwrap().message;
     assert!(
         message.contains("forbidden") && message.contains("peering-reader"),
@@ -412,12 +395,7 @@ async fn a_least_privilege_kubeconfig_is_enough_and_a_missing_right_is_reported(
         .await
         .unwrap();
     delete_the_copy_and_wait_until_restored(&c, &token).await;
-    c.dc1
-        .acceptors()
-        .delete(ACCEPTOR, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
+    delete_and_wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
     wait_gone(&c.dc2.secrets(), TOKEN_SECRET).await;
 
     let mut credentials = token_credentials(&token);
@@ -436,7 +414,7 @@ async fn a_removed_target_gets_its_copy_withdrawn_once_reachable() {
 
     gate.close();
     apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
-    let pending = wait_delivery_failed(&c, "withdrawal pending").await;
+    let pending = wait_delivery_failed(&c).await;
     assert!(is(
         acceptor_ready(&pending),
         ConditionStatus::True,
@@ -445,10 +423,7 @@ async fn a_removed_target_gets_its_copy_withdrawn_once_reachable() {
     assert!(has_token_secret(&c.dc2).await);
 
     gate.open();
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "no delivery status", |a| {
-        a.status.as_ref().is_some_and(|s| s.delivery.is_empty())
-    })
-    .await;
+    wait_no_delivery_status(&c).await;
     assert!(!has_token_secret(&c.dc2).await);
     // The acceptor's own Secret and peering are untouched.
     assert!(has_token_secret(&c.dc1).await);
@@ -469,20 +444,8 @@ async fn a_foreign_secret_in_the_target_is_left_alone() {
     )
     .await;
     let foreign = c.dc2.secrets().get(TOKEN_SECRET).await.unwrap();
-    c.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
-    apply(
-        &c.dc1.acceptors(),
-        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
-    )
-    .await;
-    let conflict = wait_for(&c.dc1.acceptors(), ACCEPTOR, "SecretConflict", |a| {
-        is(
-            delivered(a),
-            ConditionStatus::False,
-            reason::SECRET_CONFLICT,
-        )
-    })
-    .await;
+    apply_delivering_acceptor(&c, None, delivery_to(KUBECONFIG_SECRET)).await;
+    let conflict = wait_delivery_is(&c, ConditionStatus::False, reason::SECRET_CONFLICT).await;
     assert!(is(
         acceptor_ready(&conflict),
         ConditionStatus::True,
@@ -576,14 +539,7 @@ current-context: dc2
         &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
     )
     .await;
-    let refused = wait_for(&c.dc1.acceptors(), ACCEPTOR, "InvalidKubeconfig", |a| {
-        is(
-            delivered(a),
-            ConditionStatus::False,
-            reason::INVALID_KUBECONFIG,
-        )
-    })
-    .await;
+    let refused = wait_delivery_is(&c, ConditionStatus::False, reason::INVALID_KUBECONFIG).await;
     let message = &delivered(&refused).unwrap().message;
     assert!(message.contains("exec plugin"), "{message}");
     assert!(is(
@@ -635,12 +591,7 @@ async fn deleting_both_sides_cleans_up_everything() {
     let dialer_history = History::<PeeringDialer>::record(c.dc2.client(), DIALER);
     let token = c.peer_from_examples().await;
 
-    c.dc1
-        .acceptors()
-        .delete(ACCEPTOR, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
+    delete_and_wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
     c.dc1.wait_peering(ACCEPTOR, None).await;
     assert!(!has_token_secret(&c.dc1).await);
     wait_gone(&c.dc2.secrets(), TOKEN_SECRET).await;
@@ -659,18 +610,11 @@ async fn deleting_both_sides_cleans_up_everything() {
     // The dialer never deletes a Secret, and its own peering stays until it is deleted.
     assert_eq!(terminated.finalizers().len(), 1);
 
-    c.dc2
-        .dialers()
-        .delete(DIALER, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&c.dc2.dialers(), DIALER).await;
+    delete_and_wait_gone(&c.dc2.dialers(), DIALER).await;
     c.dc2.wait_peering(DIALER, None).await;
 
-    let mut credentials = token_credentials(&token);
-    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
     c.assert_no_leak(
-        &credentials,
+        &delivery_credentials(&c, &[&token]),
         &[
             ("acceptor versions", acceptor_history.json()),
             ("dialer versions", dialer_history.json()),
@@ -684,13 +628,7 @@ async fn deleting_both_sides_cleans_up_everything() {
 /// copy is delivered.
 async fn delivering_through_a_gate(c: &TwoClusters) -> Gate {
     let gate = Gate::to(c.dc2.kube.url()).await;
-    c.kubeconfig_secret(KUBECONFIG_SECRET, Some(&gate.url()))
-        .await;
-    apply(
-        &c.dc1.acceptors(),
-        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
-    )
-    .await;
+    apply_delivering_acceptor(c, Some(&gate.url()), delivery_to(KUBECONFIG_SECRET)).await;
     wait_delivered(c).await;
     gate
 }
@@ -721,24 +659,4 @@ fn holds_token(secret: &Secret, token: &str) -> bool {
 /// Whether `dc` holds a token Secret (dc1 its own, dc2 the delivered copy).
 async fn has_token_secret(dc: &Dc) -> bool {
     dc.secrets().get_opt(TOKEN_SECRET).await.unwrap().is_some()
-}
-
-/// Waits until dc1's acceptor reports its delivery done (`Delivered=True`); returns it.
-async fn wait_delivered(c: &TwoClusters) -> PeeringAcceptor {
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "Delivered=True", |a| {
-        is(delivered(a), ConditionStatus::True, reason::DELIVERED)
-    })
-    .await
-}
-
-/// Waits until dc1's acceptor reports a delivery (or withdrawal) failing; returns it.
-async fn wait_delivery_failed(c: &TwoClusters, what: &str) -> PeeringAcceptor {
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, what, |a| {
-        is(
-            delivered(a),
-            ConditionStatus::False,
-            reason::DELIVERY_FAILED,
-        )
-    })
-    .await
 }

@@ -42,6 +42,11 @@ async fn wait_reason_for_current_secret(c: &TwoClusters, reason: &str) -> Peerin
     .await
 }
 
+/// Waits until dialer `name` is `Ready=False` for `reason`; returns it.
+async fn wait_not_ready(dialers: &Api<PeeringDialer>, name: &str, reason: &str) -> PeeringDialer {
+    wait_condition(dialers, name, dialer_ready, ConditionStatus::False, reason).await
+}
+
 #[tokio::test]
 async fn a_used_token_is_tried_once_and_a_fresh_secret_recovers() {
     let c = TwoClusters::start().await;
@@ -144,14 +149,7 @@ async fn a_used_token_is_tried_once_and_a_fresh_secret_recovers() {
 async fn a_missing_or_malformed_secret_is_reported_and_a_good_one_is_used_at_once() {
     let c = TwoClusters::start().await;
     apply(&c.dc2.dialers(), &dialer(DIALER, DIALER_SECRET)).await;
-    let missing = wait_for(&c.dc2.dialers(), DIALER, "SecretMissing", |d| {
-        is(
-            dialer_ready(d),
-            ConditionStatus::False,
-            reason::SECRET_MISSING,
-        )
-    })
-    .await;
+    let missing = wait_not_ready(&c.dc2.dialers(), DIALER, reason::SECRET_MISSING).await;
     let message = &dialer_ready(&missing).unwrap().message;
     assert!(message.contains(DIALER_SECRET), "{message}");
 
@@ -221,14 +219,7 @@ async fn a_secret_wakes_every_dialer_that_reads_it() {
     let names = [DIALER, "dc1-again"];
     for name in names {
         apply(&c.dc2.dialers(), &dialer(name, DIALER_SECRET)).await;
-        wait_for(&c.dc2.dialers(), name, "SecretMissing", |d| {
-            is(
-                dialer_ready(d),
-                ConditionStatus::False,
-                reason::SECRET_MISSING,
-            )
-        })
-        .await;
+        wait_not_ready(&c.dc2.dialers(), name, reason::SECRET_MISSING).await;
     }
     apply(&c.dc1.acceptors(), &acceptor(ACCEPTOR, TOKEN_SECRET, None)).await;
     let token = wait_token(&c.dc1.secrets(), TOKEN_SECRET, None).await;
@@ -434,14 +425,7 @@ async fn a_refusal_is_warned_about_once_when_the_cache_lags_behind_the_status() 
     put_secret(&secrets, DIALER_SECRET, &[("data", used.expose())], true).await;
     let dialers: Api<PeeringDialer> = Api::namespaced(h.client.clone(), NS);
     apply(&dialers, &dialer(DIALER, DIALER_SECRET)).await;
-    wait_for(&dialers, DIALER, "TokenRejected", |d| {
-        is(
-            dialer_ready(d),
-            ConditionStatus::False,
-            reason::TOKEN_REJECTED,
-        )
-    })
-    .await;
+    wait_not_ready(&dialers, DIALER, reason::TOKEN_REJECTED).await;
 
     // At once, while the operator's cached dialer still predates that status.
     patch_metadata(
@@ -486,15 +470,15 @@ async fn a_secret_deleted_after_establishing_leaves_ready_to_the_peering() {
         dialer_state(d) == Some("ACTIVE")
             && is(dialer_ready(d), ConditionStatus::True, reason::ACTIVE)
     };
-    wait_for(&c.dc2.dialers(), DIALER, "ACTIVE", |d| {
+    let active_with_its_secret = |d: &PeeringDialer| {
         active(d)
             && is(
                 secret_usable(d),
                 ConditionStatus::True,
                 reason::SECRET_FOUND,
             )
-    })
-    .await;
+    };
+    wait_for(&c.dc2.dialers(), DIALER, "ACTIVE", active_with_its_secret).await;
 
     c.dc2
         .secrets()
@@ -520,15 +504,8 @@ async fn a_secret_deleted_after_establishing_leaves_ready_to_the_peering() {
     );
 
     put_secret(&c.dc2.secrets(), DIALER_SECRET, &[("data", &token)], true).await;
-    wait_for(&c.dc2.dialers(), DIALER, "SecretUsable=True again", |d| {
-        active(d)
-            && is(
-                secret_usable(d),
-                ConditionStatus::True,
-                reason::SECRET_FOUND,
-            )
-    })
-    .await;
+    let again = "SecretUsable=True again";
+    wait_for(&c.dc2.dialers(), DIALER, again, active_with_its_secret).await;
     assert_eq!(c.dc2.establish_calls(), 1);
     let versions = history.versions();
     let first_ready = versions
@@ -591,14 +568,7 @@ async fn a_consul_token_without_peering_write_is_named_and_a_rotated_token_file_
     put_secret(&secrets, DIALER_SECRET, &[("data", token.expose())], true).await;
     let dialers: Api<PeeringDialer> = Api::namespaced(h.client.clone(), NS);
     apply(&dialers, &dialer(DIALER, DIALER_SECRET)).await;
-    let denied = wait_for(&dialers, DIALER, "ConsulPermissionDenied", |d| {
-        is(
-            dialer_ready(d),
-            ConditionStatus::False,
-            reason::CONSUL_PERMISSION_DENIED,
-        )
-    })
-    .await;
+    let denied = wait_not_ready(&dialers, DIALER, reason::CONSUL_PERMISSION_DENIED).await;
     let message = &dialer_ready(&denied).unwrap().message;
     assert!(message.contains("peering:write"), "{message}");
     assert!(!message.contains(token.expose()), "{message}");

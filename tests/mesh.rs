@@ -11,14 +11,14 @@ use consul_peering_operator::crd::{
     PeeringDialer, PeeringMesh, reason,
 };
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use support::n_clusters::{Clusters, api};
 use support::two_clusters::{
-    Dc, Gate, NS, TIMEOUT, apply, assert_no_credentials, is, kubeconfig_credentials,
-    patch_metadata, ready_of, secret_value, statuses_and_events, token_credentials, wait_for,
-    wait_gone,
+    Dc, Gate, NS, TIMEOUT, apply, assert_no_credentials, delete_and_wait_gone, is,
+    kubeconfig_credentials, patch_metadata, ready_of, secret_value, statuses_and_events,
+    token_credentials, wait_for,
 };
 
 const MESH: &str = "mesh";
@@ -221,8 +221,7 @@ async fn a_full_mesh_peers_grows_shrinks_and_leaves_nothing_once_deleted() {
 
     assert_no_credential_shown(&c).await;
 
-    meshes.delete(MESH, &DeleteParams::default()).await.unwrap();
-    wait_gone(&meshes, MESH).await;
+    delete_and_wait_gone(&meshes, MESH).await;
     for dc in &c.dcs {
         wait_nothing_left(dc, &["dc1", "dc2", "dc3", "dc4"]).await;
     }
@@ -367,8 +366,7 @@ async fn a_foreign_acceptor_in_the_way_is_left_alone_and_a_bad_spec_is_told() {
     let untouched = api::<PeeringAcceptor>(dc1).get("mesh-dc2").await.unwrap();
     assert_eq!(untouched.spec.peer.secret.name, "someone-elses-token");
 
-    meshes.delete(MESH, &DeleteParams::default()).await.unwrap();
-    wait_gone(&meshes, MESH).await;
+    delete_and_wait_gone(&meshes, MESH).await;
     let kept = api::<PeeringAcceptor>(dc1).get("mesh-dc2").await.unwrap();
     assert_eq!(kept.spec.peer.secret.name, "someone-elses-token");
 

@@ -9,8 +9,8 @@ use consul_peering_operator::crd::{
     PeeringAcceptor, PeeringDialer, find_condition, reason,
 };
 use kube::ResourceExt;
-use kube::api::DeleteParams;
 use serde_json::{Value, json};
+use support::delivery::{apply_delivering_acceptor, delivery_credentials, wait_no_delivery_status};
 use support::two_clusters::*;
 
 /// The dialer's name in dc2 (and its Consul peer name there).
@@ -50,9 +50,7 @@ fn remote_active(a: &PeeringAcceptor) -> bool {
 /// dc2's kubeconfig in dc1 and an acceptor with a dialer template: ACTIVE on both sides, as
 /// the acceptor's status shows, without anything applied in dc2.
 async fn peer_with_template(c: &TwoClusters) -> PeeringAcceptor {
-    c.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
-    let with_template = acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_with_dialer(None)));
-    apply(&c.dc1.acceptors(), &with_template).await;
+    apply_delivering_acceptor(c, None, delivery_with_dialer(None)).await;
     let peered = wait_for(
         &c.dc1.acceptors(),
         ACCEPTOR,
@@ -104,10 +102,7 @@ async fn a_dialer_template_peers_from_one_resource_follows_changes_and_goes_with
     wait_gone(&c.dc2.dialers(), REMOTE_DIALER).await;
     wait_gone(&c.dc2.secrets(), TOKEN_SECRET).await;
     c.dc2.wait_peering(REMOTE_DIALER, None).await;
-    wait_for(&c.dc1.acceptors(), ACCEPTOR, "no delivery status", |a| {
-        a.status.as_ref().is_some_and(|s| s.delivery.is_empty())
-    })
-    .await;
+    wait_no_delivery_status(&c).await;
     c.stop().await;
 }
 
@@ -122,20 +117,14 @@ async fn deleting_the_acceptor_deletes_the_remote_dialer_and_the_copy() {
             .await
             .expect("the token")
     };
-    c.dc1
-        .acceptors()
-        .delete(ACCEPTOR, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
+    delete_and_wait_gone(&c.dc1.acceptors(), ACCEPTOR).await;
     wait_gone(&c.dc2.dialers(), REMOTE_DIALER).await;
     wait_gone(&c.dc2.secrets(), TOKEN_SECRET).await;
     wait_gone(&c.dc1.secrets(), TOKEN_SECRET).await;
     c.dc1.wait_peering(ACCEPTOR, None).await;
     c.dc2.wait_peering(REMOTE_DIALER, None).await;
-    let mut credentials = token_credentials(&token_in_dc1);
-    credentials.extend(kubeconfig_credentials(&c.dc2.kube.kubeconfig()));
-    c.assert_no_leak(&credentials, &[]).await;
+    c.assert_no_leak(&delivery_credentials(&c, &[&token_in_dc1]), &[])
+        .await;
     c.stop().await;
 }
 
@@ -147,16 +136,14 @@ async fn a_dialer_the_operator_did_not_create_is_never_overwritten() {
     let c = TwoClusters::start().await;
     let foreign = dialer(REMOTE_DIALER, "someone-elses-secret");
     apply(&c.dc2.dialers(), &foreign).await;
-    c.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
-    let with_template = acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_with_dialer(None)));
-    apply(&c.dc1.acceptors(), &with_template).await;
-    let refused = wait_for(&c.dc1.acceptors(), ACCEPTOR, "DialerConflict", |a| {
-        is(
-            dialer_applied(a),
-            ConditionStatus::False,
-            reason::DIALER_CONFLICT,
-        )
-    })
+    apply_delivering_acceptor(&c, None, delivery_with_dialer(None)).await;
+    let refused = wait_condition(
+        &c.dc1.acceptors(),
+        ACCEPTOR,
+        dialer_applied,
+        ConditionStatus::False,
+        reason::DIALER_CONFLICT,
+    )
     .await;
     assert!(is(
         delivered(&refused),
@@ -188,12 +175,8 @@ async fn a_dialer_the_operator_did_not_create_is_never_overwritten() {
     );
 
     // The foreign dialer gone and the template back: the operator's own takes its place.
-    c.dc2
-        .dialers()
-        .delete(REMOTE_DIALER, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&c.dc2.dialers(), REMOTE_DIALER).await;
+    delete_and_wait_gone(&c.dc2.dialers(), REMOTE_DIALER).await;
+    let with_template = acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_with_dialer(None)));
     apply(&c.dc1.acceptors(), &with_template).await;
     wait_for(&c.dc1.acceptors(), ACCEPTOR, "remote dialer ACTIVE", |a| {
         remote_active(a)

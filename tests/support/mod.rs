@@ -2,6 +2,7 @@
 //! only), so that every test uses just what it needs of them.
 
 pub mod columns;
+pub mod delivery;
 pub mod helm;
 pub mod invariants;
 pub mod n_clusters;

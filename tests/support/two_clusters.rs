@@ -30,7 +30,7 @@ use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use kube_emulator::KubeEmulator;
@@ -122,69 +122,106 @@ impl Dc {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Starts datacenter `name`: its emulated Kubernetes API (with the CRDs) and Consul, and its
+    /// operator, which runs until `stop`; returns it and the operator's task.
+    pub async fn start(
+        name: &'static str,
+        stop: &CancellationToken,
+    ) -> (Dc, JoinHandle<anyhow::Result<()>>) {
+        let kube = kube_emulator::start_with(kube_emulator::Config {
+            cluster_name: name.to_owned(),
+            ..kube_emulator::Config::default()
+        })
+        .await
+        .expect("kube emulator starts");
+        let consul = consul_emulator::start(consul_config(name))
+            .await
+            .expect("consul emulator starts");
+        install_crds(&kube.client()).await.expect("CRDs installed");
+        let (metrics, operator) = start_operator(name, &kube, &consul, stop).await;
+        let dc = Dc {
+            name,
+            kube,
+            consul,
+            metrics,
+        };
+        (dc, operator)
+    }
 }
 
-/// dc1 and dc2 with their operators; dropping it stops the operators and the emulators.
-pub struct TwoClusters {
-    pub dc1: Dc,
-    pub dc2: Dc,
-    /// Both operators' log output, at trace level (the emulators' own events left out).
-    pub logs: Logs,
+/// The operators of a set of datacenters, all stopped by one token, with their log output
+/// captured (as the test thread's default subscriber) while this lives; dropping it stops them.
+pub struct Operators {
     stop: CancellationToken,
-    operators: Vec<JoinHandle<anyhow::Result<()>>>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     _log_guard: tracing::subscriber::DefaultGuard,
 }
 
-impl TwoClusters {
-    pub async fn start() -> TwoClusters {
+impl Operators {
+    /// No operator yet; those started log into `logs`, at trace level.
+    pub fn capturing(logs: &Logs) -> Operators {
         emulator_common::install_crypto_provider();
-        let logs = Logs::default();
-        let log_guard = logs.capture(LevelFilter::TRACE);
-        let stop = CancellationToken::new();
-        let mut operators = Vec::new();
-        let mut dcs = Vec::new();
-        for name in ["dc1", "dc2"] {
-            let kube = kube_emulator::start_with(kube_emulator::Config {
-                cluster_name: name.to_owned(),
-                ..kube_emulator::Config::default()
-            })
-            .await
-            .expect("kube emulator starts");
-            let consul = consul_emulator::start(consul_config(name))
-                .await
-                .expect("consul emulator starts");
-            install_crds(&kube.client()).await.expect("CRDs installed");
-            let (metrics, operator) = start_operator(name, &kube, &consul, &stop).await;
-            operators.push(operator);
-            dcs.push(Dc {
-                name,
-                kube,
-                consul,
-                metrics,
-            });
-        }
-        let dc2 = dcs.pop().expect("two datacenters");
-        let dc1 = dcs.pop().expect("two datacenters");
-        TwoClusters {
-            dc1,
-            dc2,
-            logs,
-            stop,
-            operators,
-            _log_guard: log_guard,
+        Operators {
+            _log_guard: logs.capture(LevelFilter::TRACE),
+            stop: CancellationToken::new(),
+            tasks: Vec::new(),
         }
     }
 
-    /// Stops both operators and checks that they ended cleanly.
-    pub async fn stop(mut self) {
+    /// Starts datacenter `name` with its operator (see [`Dc::start`]).
+    pub async fn start_dc(&mut self, name: &'static str) -> Dc {
+        let (dc, operator) = Dc::start(name, &self.stop).await;
+        self.tasks.push(operator);
+        dc
+    }
+
+    /// Stops the operators and checks that they ended cleanly.
+    pub async fn stop(&mut self) {
         self.stop.cancel();
-        for operator in self.operators.drain(..) {
+        for operator in self.tasks.drain(..) {
             tokio::time::timeout(TIMEOUT, operator)
                 .await
                 .expect("operator stops in time")
                 .expect("operator task")
                 .expect("operator ends without error");
         }
+    }
+}
+
+impl Drop for Operators {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// dc1 and dc2 with their operators; dropping it stops the operators and the emulators.
+pub struct TwoClusters {
+    /// First, so that dropping stops the operators before the emulators go.
+    operators: Operators,
+    pub dc1: Dc,
+    pub dc2: Dc,
+    /// Both operators' log output, at trace level (the emulators' own events left out).
+    pub logs: Logs,
+}
+
+impl TwoClusters {
+    pub async fn start() -> TwoClusters {
+        let logs = Logs::default();
+        let mut operators = Operators::capturing(&logs);
+        let dc1 = operators.start_dc("dc1").await;
+        let dc2 = operators.start_dc("dc2").await;
+        TwoClusters {
+            operators,
+            dc1,
+            dc2,
+            logs,
+        }
+    }
+
+    /// Stops both operators and checks that they ended cleanly.
+    pub async fn stop(mut self) {
+        self.operators.stop().await;
     }
 
     /// Creates, in dc1, the Secret holding dc2's admin kubeconfig (as the playground does), with
@@ -271,12 +308,6 @@ impl TwoClusters {
         for (place, text) in also {
             assert_no_credentials(text, place, credentials);
         }
-    }
-}
-
-impl Drop for TwoClusters {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 
@@ -424,6 +455,21 @@ where
     }
 }
 
+/// Polls `name` until its `condition` has this status and reason; returns it.
+pub async fn wait_condition<K>(
+    api: &Api<K>,
+    name: &str,
+    condition: fn(&K) -> Option<&Condition>,
+    status: ConditionStatus,
+    reason: &str,
+) -> K
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+{
+    let what = format!("{reason} ({status:?})");
+    wait_for(api, name, &what, |obj| is(condition(obj), status, reason)).await
+}
+
 /// Polls until `name` is gone.
 pub async fn wait_gone<K>(api: &Api<K>, name: &str)
 where
@@ -434,6 +480,17 @@ where
         assert!(Instant::now() < deadline, "{name} still exists");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Deletes `name` and waits until it is gone (its finalizers done).
+pub async fn delete_and_wait_gone<K>(api: &Api<K>, name: &str)
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    api.delete(name, &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("deleting {name}: {e}"));
+    wait_gone(api, name).await;
 }
 
 pub fn ready_of(conditions: &[Condition]) -> Option<&Condition> {
@@ -589,7 +646,6 @@ impl Drop for Gate {
     }
 }
 
-/// A loopback address with a port free at the time of asking.
 /// Starts `name`'s operator as `run` does, serving `/metrics` on a free loopback port; returns
 /// that address once the operator holds it, and the operator's task.
 ///
@@ -639,6 +695,7 @@ async fn serves(address: SocketAddr, operator: &JoinHandle<anyhow::Result<()>>) 
     !operator.is_finished()
 }
 
+/// A loopback address with a port free at the time of asking.
 fn free_loopback_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind((emulator_common::LOOPBACK, 0)).expect("bind");
     listener.local_addr().expect("address")
