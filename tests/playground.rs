@@ -108,6 +108,25 @@ impl Drop for Playground {
     }
 }
 
+/// `kubectl apply` of examples/acceptor.yaml in dc1, then `kubectl wait` until it is Ready;
+/// returns both commands' output.
+async fn apply_the_example_acceptor_and_wait_ready(kubectl: &Kubectl) -> (String, String) {
+    let applied = kubectl
+        .ok(&["apply", "-f", "examples/acceptor.yaml", "--context", "dc1"])
+        .await;
+    let waited = kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "peeringacceptor/dc2",
+            "--context",
+            "dc1",
+            "--timeout=60s",
+        ])
+        .await;
+    (applied, waited)
+}
+
 fn state_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("playground-kubectl-{}-{name}", std::process::id()));
@@ -157,23 +176,11 @@ async fn apply_wait_and_list_in_a_fresh_playground(binary: &'static Binary, name
     }
     let kubectl = playground.kubectl(binary);
 
-    let applied = kubectl
-        .ok(&["apply", "-f", "examples/acceptor.yaml", "--context", "dc1"])
-        .await;
+    let (applied, waited) = apply_the_example_acceptor_and_wait_ready(&kubectl).await;
     assert_eq!(
         applied.trim(),
         "peeringacceptor.consulpeering.io/dc2 created"
     );
-    let waited = kubectl
-        .ok(&[
-            "wait",
-            "--for=condition=Ready",
-            "peeringacceptor/dc2",
-            "--context",
-            "dc1",
-            "--timeout=60s",
-        ])
-        .await;
     assert_eq!(
         waited.trim(),
         "peeringacceptor.consulpeering.io/dc2 condition met"
@@ -295,19 +302,7 @@ async fn no_operator_serves_the_clusters_to_an_operator_run_apart() {
     let _operator = KillOnDrop(operator);
 
     let kubectl = playground.kubectl(&binaries()[0]);
-    kubectl
-        .ok(&["apply", "-f", "examples/acceptor.yaml", "--context", "dc1"])
-        .await;
-    kubectl
-        .ok(&[
-            "wait",
-            "--for=condition=Ready",
-            "peeringacceptor/dc2",
-            "--context",
-            "dc1",
-            "--timeout=60s",
-        ])
-        .await;
+    apply_the_example_acceptor_and_wait_ready(&kubectl).await;
     let counted: serde_json::Value = serde_json::from_str(
         &kubectl
             .ok(&["get", "--raw", "/emulator/requests", "--context", "dc1"])
