@@ -50,24 +50,39 @@ fn spec_json() -> impl Strategy<Value = Value> {
         (name_like(), name_like()),
         proptest::option::of(version_like()),
     )
-        .prop_map(
-            |(name, peer_name, meta, partition, addresses, (secret, key), version)| {
-                let annotations: BTreeMap<String, String> = version
-                    .map(|v| ("consulpeering.io/peering-version".to_owned(), v))
-                    .into_iter()
-                    .collect();
-                json!({
-                    "metadata": {"name": name, "namespace": "default", "annotations": annotations},
-                    "spec": {
-                        "peer": {"secret": {"name": secret, "key": key, "backend": "kubernetes"}},
-                        "peerName": peer_name,
-                        "meta": meta,
-                        "partition": partition,
-                        "serverExternalAddresses": addresses,
-                    },
-                })
-            },
-        )
+        .prop_map(metadata_and_spec)
+}
+
+/// What the generated resources vary: name, peer name, meta, partition, server addresses, the
+/// Secret's name and key, and the rotation version.
+type Parts = (
+    String,
+    Option<String>,
+    Option<BTreeMap<String, String>>,
+    Option<String>,
+    Option<Vec<String>>,
+    (String, String),
+    Option<String>,
+);
+
+/// A resource's `metadata` (in `default`, the version as its rotation annotation) and `spec`,
+/// as JSON.
+fn metadata_and_spec(parts: Parts) -> Value {
+    let (name, peer_name, meta, partition, addresses, (secret, key), version) = parts;
+    let annotations: BTreeMap<String, String> = version
+        .map(|v| ("consulpeering.io/peering-version".to_owned(), v))
+        .into_iter()
+        .collect();
+    json!({
+        "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+        "spec": {
+            "peer": {"secret": {"name": secret, "key": key, "backend": "kubernetes"}},
+            "peerName": peer_name,
+            "meta": meta,
+            "partition": partition,
+            "serverExternalAddresses": addresses,
+        },
+    })
 }
 
 /// Consul's rule for a peer name, written out apart from the operator's.
@@ -474,21 +489,18 @@ fn acceptor_json(index: usize) -> impl Strategy<Value = Value> {
                     0 => format!("token-{index}"),
                     _ => format!("Token {index}"),
                 };
-                let annotations: BTreeMap<String, String> = version
-                    .map(|v| ("consulpeering.io/peering-version".to_owned(), v))
-                    .into_iter()
-                    .collect();
-                json!({
-                    "metadata": {"name": format!("fuzz-{index}"), "namespace": "default",
-                                 "annotations": annotations},
-                    "spec": {
-                        "peer": {"secret": {"name": secret, "key": key, "backend": "kubernetes"}},
-                        "peerName": peer_name,
-                        "meta": meta,
-                        "partition": partition,
-                        "serverExternalAddresses": addresses,
-                    },
-                })
+                let name = format!("fuzz-{index}");
+                let partition = partition.map(str::to_owned);
+                let parts = (
+                    name,
+                    peer_name,
+                    meta,
+                    partition,
+                    addresses,
+                    (secret, key),
+                    version,
+                );
+                metadata_and_spec(parts)
             },
         )
 }
