@@ -25,14 +25,13 @@ use serde_json::json;
 use support::invariants::{TokenSearch, check};
 use support::two_clusters::*;
 
-/// The faults the soak draws from. `kube-conflict` is left out until the acceptor stops
-/// spending a token on each retry of a refused Secret write (reported defect); the
-/// scenario `kube_409_on_every_write_of_the_dialing_side…` covers 409s on the dialing side.
-const FAULTS: [FaultKind; 6] = [
+/// The faults the soak draws from: every kind of the fault switch.
+const FAULTS: [FaultKind; 7] = [
     FaultKind::ConsulDown,
     FaultKind::Consul500,
     FaultKind::ConsulSlow,
     FaultKind::Kube429,
+    FaultKind::KubeConflict,
     FaultKind::KubeWatchDrop,
     FaultKind::KubeExpired,
 ];
