@@ -323,6 +323,10 @@ async fn generate(
     observed: &mut Observed,
 ) -> Result<String, Error> {
     delete_renamed_peering(ctx, desired, observed).await?;
+    // Until this pass has read the new peering itself (below), a list showing it wakes no one.
+    let _creating = ctx
+        .peerings
+        .being_created(&desired.partition, &desired.peer_name);
     let owed = match owed_token(acceptor, ctx, desired).await? {
         Some(owed) => owed,
         None => issue(acceptor, ctx, desired, cause).await?,

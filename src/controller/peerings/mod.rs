@@ -112,6 +112,28 @@ pub fn view(peering: Option<&KnownPeering>) -> PeeringView {
     }
 }
 
+/// A pass creating a peering (see [`ConsulPeerings::being_created`]).
+pub struct BeingCreated {
+    peerings: Arc<ConsulPeerings>,
+    key: (String, String),
+}
+
+impl Drop for BeingCreated {
+    fn drop(&mut self) {
+        let mut passes = lock(&self.peerings.being_created);
+        if let Some(n) = passes.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                passes.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A change the resources must hear about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeeringChange {
@@ -128,6 +150,8 @@ pub struct ConsulPeerings {
     wait: Duration,
     partitions: Mutex<HashMap<String, Arc<PartitionWatch>>>,
     changes: broadcast::Sender<PeeringChange>,
+    /// Peerings a pass is creating (partition, name → passes): see [`ConsulPeerings::being_created`].
+    being_created: Mutex<HashMap<(String, String), usize>>,
     /// Cancelled on drop: ends the watchers at once, even in the middle of a long-poll or a
     /// backoff.
     dropped: CancellationToken,
@@ -149,6 +173,7 @@ impl ConsulPeerings {
             wait,
             partitions: Mutex::new(HashMap::new()),
             changes,
+            being_created: Mutex::new(HashMap::new()),
             dropped: CancellationToken::new(),
         })
     }
@@ -190,6 +215,23 @@ impl ConsulPeerings {
             tokio::time::timeout(FIRST_ANSWER_WAIT, first).await,
             Ok(Ok(_))
         )
+    }
+
+    /// Marks the peering `name` as one a pass is creating and then reads itself: until the
+    /// guard drops, a list that shows it first announces no change for it. (Each token moves
+    /// Consul's index, so the list often outruns the pass's own read, and its announcement would
+    /// wake a second pass for nothing.)
+    pub fn being_created(self: &Arc<Self>, partition: &str, name: &str) -> BeingCreated {
+        let key = (partition.to_owned(), name.to_owned());
+        *lock(&self.being_created).entry(key.clone()).or_insert(0) += 1;
+        BeingCreated {
+            peerings: self.clone(),
+            key,
+        }
+    }
+
+    fn is_being_created(&self, partition: &str, name: &str) -> bool {
+        lock(&self.being_created).contains_key(&(partition.to_owned(), name.to_owned()))
     }
 
     /// Reads the peering from Consul and records the answer in the snapshot.

@@ -143,6 +143,9 @@ impl ConsulPeerings {
             });
         }
         for name in changed {
+            if self.is_being_created(partition, &name) {
+                continue;
+            }
             let _ = self.changes.send(PeeringChange::Peer {
                 partition: partition.to_owned(),
                 name,
