@@ -33,8 +33,11 @@ pub const META_PEERING_VERSION: &str = "consulpeering-peering-version";
 /// Meta key on a dialer-side peering: when it was established (RFC 3339).
 pub const META_ESTABLISHED_AT: &str = "consulpeering-established-at";
 
-/// How long a look-up waits for a partition's first list before asking Consul itself.
-const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(1);
+/// How long a look-up waits for a partition's first list before asking Consul itself. A list
+/// that fails ends the wait at once (after the client's retries, under 2 s); this bounds the
+/// wait on a Consul that does not answer at all. The first list of 10,000 peerings can take
+/// seconds on a loaded node.
+const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// One peering as the operator needs to know it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
