@@ -54,10 +54,10 @@ fn check_log_so_far(tc: &TwoClusters) -> usize {
 }
 
 /// How long every resource may take to be Ready again once the faults end: the operator's
-/// longest retry backoff (5 minutes) and 30 s more. Nothing wakes a failed resource when
-/// Consul answers again (reported defect), so one whose failures ran up its backoff waits
-/// it out; the figure printed says how long recovery took.
-const RECOVERY: Duration = Duration::from_secs(330);
+/// longest retry backoff (a minute) and 30 s more. A dialer whose peer's Consul was down
+/// learns that it is back only by trying again, so one whose failures ran up its backoff
+/// waits it out; the figure printed says how long recovery took.
+const RECOVERY: Duration = Duration::from_secs(90);
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)

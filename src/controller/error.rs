@@ -103,9 +103,11 @@ impl From<kube::runtime::finalizer::Error<Error>> for Error {
     }
 }
 
-/// Capped exponential backoff: 1 s, 2 s, 4 s … up to 5 minutes.
+/// Capped exponential backoff: 1 s, 2 s, 4 s … up to a minute. The cap bounds how long a
+/// resource stays failed after its cause is gone when nothing tells the operator so (a peer's
+/// Consul that comes back is seen only by trying it again).
 pub fn backoff(consecutive_failures: u32) -> Duration {
-    const CAP: Duration = Duration::from_secs(300);
+    const CAP: Duration = Duration::from_secs(60);
     let exponent = consecutive_failures.saturating_sub(1).min(16);
     Duration::from_secs(1u64 << exponent).min(CAP)
 }
@@ -119,8 +121,8 @@ mod tests {
         assert_eq!(backoff(1), Duration::from_secs(1));
         assert_eq!(backoff(2), Duration::from_secs(2));
         assert_eq!(backoff(5), Duration::from_secs(16));
-        assert_eq!(backoff(9), Duration::from_secs(256));
-        assert_eq!(backoff(10), Duration::from_secs(300));
-        assert_eq!(backoff(1000), Duration::from_secs(300));
+        assert_eq!(backoff(6), Duration::from_secs(32));
+        assert_eq!(backoff(7), Duration::from_secs(60));
+        assert_eq!(backoff(1000), Duration::from_secs(60));
     }
 }
