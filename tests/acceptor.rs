@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use consul_peering_operator::crd::{PeeringAcceptor, reason, token_fingerprint};
+use consul_peering_operator::crd::{FINALIZER, PeeringAcceptor, reason, token_fingerprint};
+use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use support::operator::*;
 
@@ -400,6 +402,35 @@ async fn restarting_the_operator_generates_nothing() {
 }
 
 /// Waits until the acceptor, its Secret and the Consul peering are all gone.
+/// A finalizer removed by hand is put back at once, so a later delete still removes the
+/// peering from Consul instead of leaving it behind.
+#[tokio::test]
+async fn a_finalizer_removed_by_hand_is_put_back_and_the_delete_cleans_up() {
+    let h = Harness::start().await;
+    ready_acceptor(&h).await;
+    let without_finalizer = json!({"metadata": {"finalizers": null}});
+    h.acceptors()
+        .patch(
+            "dc2",
+            &PatchParams::default(),
+            &Patch::Merge(&without_finalizer),
+        )
+        .await
+        .expect("the finalizer is removed");
+    h.wait_for("the operator to put its finalizer back", || async {
+        let acceptor = h.acceptors().get("dc2").await.unwrap();
+        acceptor
+            .finalizers()
+            .iter()
+            .any(|f| f == FINALIZER)
+            .then_some(())
+    })
+    .await;
+    h.delete_acceptor("dc2").await;
+    wait_all_gone(&h).await;
+    assert_eq!(h.tokens_issued(), 1);
+}
+
 async fn wait_all_gone(h: &Harness) {
     h.wait_for("the acceptor, its Secret and its peering to go", || async {
         let acceptor = h.acceptors().get_opt("dc2").await.unwrap();
