@@ -154,7 +154,8 @@ impl Dc {
 /// captured (as the test thread's default subscriber) while this lives; dropping it stops them.
 pub struct Operators {
     stop: CancellationToken,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Each operator's task, by datacenter name.
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
     _log_guard: tracing::subscriber::DefaultGuard,
 }
 
@@ -172,14 +173,35 @@ impl Operators {
     /// Starts datacenter `name` with its operator (see [`Dc::start`]).
     pub async fn start_dc(&mut self, name: &'static str) -> Dc {
         let (dc, operator) = Dc::start(name, &self.stop).await;
-        self.tasks.push(operator);
+        self.tasks.push((name, operator));
         dc
+    }
+
+    /// Kills `dc`'s operator as SIGKILL would (its task aborted where it waits: no drain, no
+    /// lease release; only what it spawned that reads, such as `/metrics`, may linger), then
+    /// starts a new one against the same clusters.
+    pub async fn restart(&mut self, dc: &mut Dc) {
+        let (_, task) = self
+            .tasks
+            .iter_mut()
+            .find(|(name, _)| *name == dc.name)
+            .expect("an operator of this datacenter");
+        task.abort();
+        let ended = (&mut *task).await;
+        assert!(
+            ended.as_ref().is_err_and(|e| e.is_cancelled()),
+            "{}: the operator was running when killed: {ended:?}",
+            dc.name
+        );
+        let (metrics, operator) = start_operator(dc.name, &dc.kube, &dc.consul, &self.stop).await;
+        dc.metrics = metrics;
+        *task = operator;
     }
 
     /// Stops the operators and checks that they ended cleanly.
     pub async fn stop(&mut self) {
         self.stop.cancel();
-        for operator in self.tasks.drain(..) {
+        for (_, operator) in self.tasks.drain(..) {
             tokio::time::timeout(TIMEOUT, operator)
                 .await
                 .expect("operator stops in time")
@@ -222,6 +244,16 @@ impl TwoClusters {
     /// Stops both operators and checks that they ended cleanly.
     pub async fn stop(mut self) {
         self.operators.stop().await;
+    }
+
+    /// Kills the operator of datacenter `name` and starts it again (see [`Operators::restart`]).
+    pub async fn restart_operator(&mut self, name: &str) {
+        let dc = if name == self.dc1.name {
+            &mut self.dc1
+        } else {
+            &mut self.dc2
+        };
+        self.operators.restart(dc).await;
     }
 
     /// Creates, in dc1, the Secret holding dc2's admin kubeconfig (as the playground does), with
