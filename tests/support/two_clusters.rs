@@ -181,21 +181,27 @@ impl Operators {
     /// lease release; only what it spawned that reads, such as `/metrics`, may linger), then
     /// starts a new one against the same clusters.
     pub async fn restart(&mut self, dc: &mut Dc) {
+        let stop = self.stop.clone();
+        let task = self.kill(dc.name).await;
+        let (metrics, operator) = start_operator(dc.name, &dc.kube, &dc.consul, &stop).await;
+        dc.metrics = metrics;
+        *task = operator;
+    }
+
+    /// Kills datacenter `name`'s operator (see [`Operators::restart`]); returns its place.
+    pub async fn kill(&mut self, name: &str) -> &mut JoinHandle<anyhow::Result<()>> {
         let (_, task) = self
             .tasks
             .iter_mut()
-            .find(|(name, _)| *name == dc.name)
+            .find(|(dc, _)| *dc == name)
             .expect("an operator of this datacenter");
         task.abort();
         let ended = (&mut *task).await;
         assert!(
             ended.as_ref().is_err_and(|e| e.is_cancelled()),
-            "{}: the operator was running when killed: {ended:?}",
-            dc.name
+            "{name}: the operator was running when killed: {ended:?}"
         );
-        let (metrics, operator) = start_operator(dc.name, &dc.kube, &dc.consul, &self.stop).await;
-        dc.metrics = metrics;
-        *task = operator;
+        task
     }
 
     /// Stops the operators and checks that they ended cleanly.
@@ -244,6 +250,11 @@ impl TwoClusters {
     /// Stops both operators and checks that they ended cleanly.
     pub async fn stop(mut self) {
         self.operators.stop().await;
+    }
+
+    /// Kills the operator of datacenter `name` for good (see [`Operators::restart`]).
+    pub async fn kill_operator(&mut self, name: &str) {
+        self.operators.kill(name).await;
     }
 
     /// Kills the operator of datacenter `name` and starts it again (see [`Operators::restart`]).
@@ -690,6 +701,17 @@ pub async fn start_operator(
     consul: &consul_emulator::Handle,
     stop: &CancellationToken,
 ) -> (SocketAddr, JoinHandle<anyhow::Result<()>>) {
+    start_operator_with(name, kube.client(), consul, stop, |_| {}).await
+}
+
+/// [`start_operator`] with this Kubernetes client and the arguments changed by `configure`.
+pub async fn start_operator_with(
+    name: &str,
+    client: kube::Client,
+    consul: &consul_emulator::Handle,
+    stop: &CancellationToken,
+    configure: impl Fn(&mut RunArgs),
+) -> (SocketAddr, JoinHandle<anyhow::Result<()>>) {
     let mut failures = Vec::new();
     for _attempt in 0..5 {
         let mut args = RunArgs::for_embedding();
@@ -698,12 +720,13 @@ pub async fn start_operator(
         args.consul_watch_wait_seconds = WATCH_WAIT_SECONDS;
         let address = free_loopback_address();
         args.listen_addr = address;
+        configure(&mut args);
         let clients = ConsulClients::new(ConsulConfig {
             address: consul.url(),
             ..ConsulConfig::default()
         })
         .expect("Consul client");
-        let operator = tokio::spawn(run_with(kube.client(), clients, args, stop.clone()));
+        let operator = tokio::spawn(run_with(client.clone(), clients, args, stop.clone()));
         if serves(address, &operator).await {
             return (address, operator);
         }
