@@ -286,22 +286,21 @@ where
     }
 }
 
-/// What of a resource's own changes wakes its reconcile: everything but its status and the
-/// finalizers of others. Status changes by the operator's own writes, and the pass that wrote
-/// it has already acted; waking for it cost a reconcile per write (and a second status write
-/// whenever the cache had not caught up yet). Whether the operator's finalizer is there does
-/// wake it: a finalizer removed by hand is put back before a delete could orphan the peering.
-fn wakes_its_reconcile<K: Resource>(obj: &K) -> Option<u64> {
+/// What of a resource's own changes wakes its reconcile: everything but its status and its
+/// finalizers as the operator writes them. Those change by the operator's own writes, and the
+/// pass that wrote them has already acted; waking for them cost a reconcile per write (and a
+/// second status write whenever the cache had not caught up yet). One finalizer change does
+/// wake it: the operator's finalizer gone from a resource it has reported on was removed by
+/// hand, and is put back before a delete could leave the Consul peering behind.
+fn wakes_its_reconcile<K: reconcile::Reconciled>(obj: &K) -> Option<u64> {
     let meta = obj.meta();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     meta.generation.hash(&mut hasher);
     meta.labels.hash(&mut hasher);
     meta.annotations.hash(&mut hasher);
-    meta.finalizers
-        .iter()
-        .flatten()
-        .any(|f| f == FINALIZER)
-        .hash(&mut hasher);
+    let finalizer_removed =
+        obj.current_status().is_some() && !obj.finalizers().iter().any(|f| f == FINALIZER);
+    finalizer_removed.hash(&mut hasher);
     meta.deletion_timestamp
         .as_ref()
         .map(|t| t.0.to_string())
