@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use consul_peering_operator::crd::{ConditionStatus, PeeringAcceptor, PeeringDialer, reason};
 use consul_peering_operator::playground::fault::{FaultKind, Target};
+use kube::ResourceExt;
 use support::invariants::check;
 use support::two_clusters::*;
 
@@ -235,3 +236,43 @@ async fn a_dialer_secret_with_an_empty_key() {
 
 /// The peer name a test token is issued for (never the dialer's own peering).
 const DIALER_PEER: &str = "elsewhere";
+
+/// dc2's Consul loses its leadership between the secret exchange and the final write of the
+/// dialer's first establish (the soak's `consul-down` met this mid-establish): dc1 took the
+/// establishment secret, so the token is spent while both peerings stay PENDING. The dialer's
+/// retry is refused; it marks the delivered copy, and dc1's operator, seeing its current token
+/// refused and its peering still PENDING, issues a new one (a second token, caused), which
+/// completes the peering. Without the mark both sides would wait forever.
+#[tokio::test]
+async fn a_token_spent_by_an_establish_that_did_not_finish_is_replaced() {
+    let tc = TwoClusters::start().await;
+    tc.dc2.consul.cut_next_establishes(1);
+    tc.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
+    apply(
+        &tc.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    let first = wait_token(&tc.dc1.secrets(), TOKEN_SECRET, None).await;
+    apply(&tc.dc2.dialers(), &dialer(DIALER, TOKEN_SECRET)).await;
+    let second = tc.wait_peered().await;
+    assert_ne!(second, first, "peered on a new token");
+    let copy = tc
+        .dc2
+        .secrets()
+        .get(TOKEN_SECRET)
+        .await
+        .expect("the delivered copy");
+    assert_eq!(
+        copy.annotations()
+            .get("consulpeering.io/refused-token-fingerprint"),
+        Some(&fingerprint(&first)),
+        "the copy names the refused token"
+    );
+    let events = statuses_and_events(&tc.dc1).await;
+    assert!(
+        events.contains("peer-refused"),
+        "dc1 tells why it issued the second token: {events}"
+    );
+    check(&tc, 2, &[]).await;
+}

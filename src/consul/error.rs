@@ -88,6 +88,12 @@ impl ConsulError {
         matches!(self, Self::Connect(_))
     }
 
+    /// Whether the accepting side refused the token's establishment secret: used, superseded
+    /// or deleted there. Unlike a malformed token, a new token from the same acceptor helps.
+    pub fn is_secret_refused(&self) -> bool {
+        matches!(self, Self::Api { body, .. } if body.contains(TOKEN_REJECTED_MARKER))
+    }
+
     /// Whether Consul refused the peering token itself: it was used, superseded, deleted on the
     /// other side, or is malformed. Only a new token helps.
     pub fn is_token_rejected(&self) -> bool {

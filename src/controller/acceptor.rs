@@ -15,7 +15,9 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::error::Error;
 use super::peerings::{self, KnownPeering};
-use super::plan::{AcceptorDesired, AcceptorPlan, Cause, IssuedToken, PeeringView, plan_acceptor};
+use super::plan::{
+    AcceptorDesired, AcceptorPlan, Cause, IssuedToken, PeeringView, plan_acceptor, reissue_refused,
+};
 use super::reconcile::{Reconciled, stream_readiness};
 use super::status::{Readiness, now, parse_time, publish, with_ready, write_if_changed};
 use super::token_secret::{self, TokenRecord};
@@ -37,6 +39,8 @@ pub(super) struct Observed {
     secret_resource_version: Option<String>,
     /// The delivery targets' states, when delivery ran in this pass.
     delivery: Option<Vec<DeliveryStatus>>,
+    /// Whether a delivered copy says the dialing side's Consul refused the token it holds.
+    refused_by_peer: bool,
 }
 
 impl Reconciled for PeeringAcceptor {
@@ -177,10 +181,37 @@ async fn sync(
             return delete_terminated(ctx, &desired, observed).await;
         }
     };
-    match token {
-        Some(token) => deliver(acceptor, ctx, &token, observed).await,
-        None => Ok(Action::await_change()),
+    let Some(token) = token else {
+        return Ok(Action::await_change());
+    };
+    let delivered = deliver(acceptor, ctx, &token, observed).await?;
+    if !std::mem::take(&mut observed.refused_by_peer) {
+        return Ok(delivered);
     }
+    replace_refused(acceptor, ctx, &desired, view.as_ref(), observed)
+        .await
+        .map(|replaced| replaced.unwrap_or(delivered))
+}
+
+/// Plan step after a delivery that found the token refused by the dialing side's Consul: a new
+/// token, delivered in turn, when `plan::reissue_refused` says the refusal means it was spent
+/// (`None`: it stands).
+async fn replace_refused(
+    acceptor: &PeeringAcceptor,
+    ctx: &Context,
+    desired: &AcceptorDesired,
+    view: Option<&PeeringView>,
+    observed: &mut Observed,
+) -> Result<Option<Action>, Error> {
+    let spent = observed
+        .record
+        .as_ref()
+        .is_some_and(|r| reissue_refused(&r.issued, view));
+    if !spent {
+        return Ok(None);
+    }
+    let token = generate(acceptor, ctx, desired, Cause::PeerRefused, observed).await?;
+    deliver(acceptor, ctx, &token, observed).await.map(Some)
 }
 
 /// The token the acceptor's Secret holds, with what it records; a Secret the acceptor did not
@@ -292,7 +323,7 @@ async fn deliver(
     if !delivering && !delivered_before {
         return Ok(Action::await_change());
     }
-    let (statuses, failed) = delivery::deliver(
+    let outcome = delivery::deliver(
         acceptor,
         &ctx.kube,
         &ctx.remotes,
@@ -301,9 +332,10 @@ async fn deliver(
         &ctx.metrics,
     )
     .await;
-    observed.delivery = Some(statuses);
+    observed.delivery = Some(outcome.statuses);
+    observed.refused_by_peer = outcome.refused;
     let key = delivery_key(acceptor);
-    if failed {
+    if outcome.any_failed {
         // Capped lower than other retries: a fixed kubeconfig Secret is not watched, so the
         // retry is what picks the fix up.
         let retry = super::error::backoff(ctx.failed(&key)).min(Duration::from_secs(60));

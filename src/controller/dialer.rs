@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
+use super::delivery::ANNOTATION_DELIVERED_AT;
 use super::error::Error;
 use super::peerings::{
     self, KnownPeering, META_ESTABLISHED_AT, META_PEERING_VERSION, META_TOKEN_FINGERPRINT,
@@ -23,9 +25,9 @@ use super::status::{Readiness, now, parse_time, publish, with_ready};
 use super::{Context, RejectedToken, resource_key};
 use crate::consul::{self, PeeringState, PeeringToken};
 use crate::crd::{
-    CONDITION_SECRET_USABLE, Condition, ConditionStatus, Peered, PeeringDialer,
-    PeeringDialerStatus, RemoteStatus, SecretRefSpec, StatusSecretRef, reason, set_condition,
-    token_fingerprint,
+    CONDITION_SECRET_USABLE, Condition, ConditionStatus, FIELD_MANAGER, Peered, PeeringDialer,
+    PeeringDialerStatus, RemoteStatus, SECRET_ANNOTATION_REFUSED_FINGERPRINT, SecretRefSpec,
+    StatusSecretRef, reason, set_condition, token_fingerprint,
 };
 
 /// What one pass learnt, for the status.
@@ -36,6 +38,9 @@ pub(super) struct Observed {
     secret: Option<SecretRead>,
     peering: Option<KnownPeering>,
     waiting: Option<Waiting>,
+    /// Set when the Secret is a copy the accepting cluster's operator delivered: the token
+    /// fingerprint its refusal annotation names, if any.
+    delivered_copy: Option<Option<String>>,
 }
 
 /// What reading the dialer's Secret found.
@@ -200,9 +205,15 @@ async fn sync(
             observed.waiting = Some(Waiting::ForDeletion);
             Ok(Action::requeue(Duration::from_secs(5)))
         }
-        DialerPlan::AwaitNewToken(WaitReason::TokenRejected) => Err(Error::TokenRejected(
-            rejected.map_or_else(|| refused(dialer, &fingerprint, None), |r| r.message),
-        )),
+        DialerPlan::AwaitNewToken(WaitReason::TokenRejected) => {
+            if rejected.as_ref().is_some_and(|r| r.secret_refused) {
+                report_refusal(dialer, ctx, observed, &fingerprint).await?;
+            }
+            Err(Error::TokenRejected(rejected.map_or_else(
+                || refused(dialer, &fingerprint, None),
+                |r| r.message,
+            )))
+        }
         DialerPlan::AwaitNewToken(WaitReason::PeeringTerminated) => {
             observed.waiting = Some(Waiting::PeerTerminated);
             Ok(Action::await_change())
@@ -234,13 +245,9 @@ async fn read_token_unless_terminated(
     let established = peering.is_some_and(|p| {
         p.meta.contains_key(META_TOKEN_FINGERPRINT) && p.state != PeeringState::Deleting
     });
-    let read = match read_token(dialer, ctx).await {
-        Ok((token, resource_version)) => {
-            observed.secret_resource_version = resource_version;
-            decodable(dialer, token)
-        }
-        Err(e) => Err(e),
-    };
+    let read = read_token(dialer, ctx, observed)
+        .await
+        .and_then(|token| decodable(dialer, token));
     let unusable = |e: &Error, message: String| SecretRead::Unusable {
         reason: e.reason(),
         message,
@@ -308,11 +315,12 @@ fn secret_condition(spec: &SecretRefSpec, read: &SecretRead, generation: Option<
 }
 
 /// The token in the dialer's Secret, trimmed (a token pasted from a terminal often carries a
-/// newline), with the Secret's resourceVersion.
+/// newline); the Secret's resourceVersion and whether it is a delivered copy go to `observed`.
 async fn read_token(
     dialer: &PeeringDialer,
     ctx: &Context,
-) -> Result<(String, Option<String>), Error> {
+    observed: &mut Observed,
+) -> Result<String, Error> {
     let namespace = dialer.namespace().unwrap_or_default();
     let secrets: Api<Secret> = ctx.api(&namespace);
     let spec = &dialer.spec.peer.secret;
@@ -323,6 +331,13 @@ async fn read_token(
             spec.name
         )));
     };
+    observed.secret_resource_version = secret.metadata.resource_version.clone();
+    let annotations = secret.annotations();
+    observed.delivered_copy = annotations.contains_key(ANNOTATION_DELIVERED_AT).then(|| {
+        annotations
+            .get(SECRET_ANNOTATION_REFUSED_FINGERPRINT)
+            .cloned()
+    });
     let value = secret.data.as_ref().and_then(|d| d.get(&spec.key));
     let Some(value) = value else {
         return Err(Error::SecretMissing(format!(
@@ -339,7 +354,40 @@ async fn read_token(
             spec.key, spec.name
         )));
     }
-    Ok((token, secret.metadata.resource_version.clone()))
+    Ok(token)
+}
+
+/// Tells the accepting cluster's operator, on the delivered copy the token came in, that Consul
+/// refused it: it issues a new token when the refusal means this one was spent (see
+/// `plan::reissue_refused`). Written once per token; a Secret the user wrote is left alone.
+async fn report_refusal(
+    dialer: &PeeringDialer,
+    ctx: &Context,
+    observed: &Observed,
+    fingerprint: &str,
+) -> Result<(), Error> {
+    let Some(reported) = &observed.delivered_copy else {
+        return Ok(());
+    };
+    if reported.as_deref() == Some(fingerprint) {
+        return Ok(());
+    }
+    let secrets: Api<Secret> = ctx.api(&dialer.namespace().unwrap_or_default());
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        SECRET_ANNOTATION_REFUSED_FINGERPRINT: fingerprint}}});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    secrets
+        .patch_metadata(
+            &dialer.spec.peer.secret.name,
+            &params,
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    tracing::info!(%fingerprint, "told the accepting side that Consul refused the token");
+    Ok(())
 }
 
 /// The token, refused before Consul sees it when it does not even decode.
@@ -396,22 +444,7 @@ async fn establish(
     let key = resource_key(dialer);
     if let Err(e) = ctx.consul.get(partition)?.establish(&request).await {
         ctx.metrics.establish_attempted(false);
-        let error = Error::from(e);
-        if error.reason() != reason::TOKEN_REJECTED {
-            return Err(error);
-        }
-        // Remembered so this token is not sent again; the Warning Event comes with the
-        // status change.
-        let message = refused(dialer, &attempt.fingerprint, Some(&error.to_string()));
-        let fingerprint = attempt.fingerprint;
-        ctx.set_rejected_token(
-            &key,
-            Some(RejectedToken {
-                fingerprint,
-                message: message.clone(),
-            }),
-        );
-        return Err(Error::TokenRejected(message));
+        return Err(refusal(dialer, ctx, &attempt.fingerprint, e, observed).await);
     }
     ctx.set_rejected_token(&key, None);
     ctx.metrics.establish_attempted(true);
@@ -430,6 +463,34 @@ async fn establish(
     );
     observed.peering = ctx.peerings.read_fresh(partition, peer_name).await?;
     Ok(Action::await_change())
+}
+
+/// The error of a failed establish. A refused token is remembered so that it is not sent
+/// again (the Warning Event comes with the status change), and a spent one is reported to the
+/// accepting side.
+async fn refusal(
+    dialer: &PeeringDialer,
+    ctx: &Context,
+    fingerprint: &str,
+    failure: consul::ConsulError,
+    observed: &Observed,
+) -> Error {
+    let secret_refused = failure.is_secret_refused();
+    let error = Error::from(failure);
+    if error.reason() != reason::TOKEN_REJECTED {
+        return error;
+    }
+    let message = refused(dialer, fingerprint, Some(&error.to_string()));
+    let rejected = RejectedToken {
+        fingerprint: fingerprint.to_owned(),
+        message: message.clone(),
+        secret_refused,
+    };
+    ctx.set_rejected_token(&resource_key(dialer), Some(rejected));
+    if secret_refused && let Err(e) = report_refusal(dialer, ctx, observed, fingerprint).await {
+        return e;
+    }
+    Error::TokenRejected(message)
 }
 
 /// Deletion: the dialer-side peering in Consul (only one this operator established). The

@@ -97,6 +97,9 @@ struct Reported {
 struct RejectedToken {
     fingerprint: String,
     message: String,
+    /// Refused for its establishment secret (spent or superseded), not for its form: worth
+    /// reporting to the accepting side.
+    secret_refused: bool,
 }
 
 impl Context {

@@ -44,6 +44,10 @@ pub enum Cause {
     SpecChanged,
     /// Dialer: the token in the Secret is not the one the peering was established with.
     TokenChanged,
+    /// Acceptor: the dialing side reported (on its delivered copy) that Consul refused the
+    /// current token while the peering never got past `PENDING`: an establish spent it and did
+    /// not finish, so only a new token can complete the peering.
+    PeerRefused,
 }
 
 impl Cause {
@@ -55,6 +59,7 @@ impl Cause {
             Cause::PeeringGone => "peering-gone",
             Cause::SpecChanged => "spec-changed",
             Cause::TokenChanged => "token-changed",
+            Cause::PeerRefused => "peer-refused",
         }
     }
 }
@@ -163,6 +168,17 @@ fn plan_acceptor_ignoring_termination(
         return AcceptorPlan::MoveToken;
     }
     AcceptorPlan::UpToDate
+}
+
+/// Whether a token the dialing side reports refused by Consul is replaced: only the current
+/// token, only while the peering it was issued for is known and still `PENDING`. A peering that
+/// got further was established with this token, so a refusal then comes from a second dialer
+/// trying the same token, and a new token would only take the peering away from the first.
+pub fn reissue_refused(issued: &IssuedToken, peering: Option<&PeeringView>) -> bool {
+    matches!(
+        peering,
+        Some(PeeringView::Present(p)) if p.id == issued.peering_id && p.state == PeeringState::Pending
+    )
 }
 
 /// What the dialer's Secret and annotations ask for.
@@ -393,6 +409,34 @@ mod tests {
             ),
             AcceptorPlan::MoveToken
         );
+    }
+
+    #[test]
+    fn acceptor_replaces_a_refused_token_only_while_its_peering_is_pending() {
+        let issued = issued();
+        assert!(reissue_refused(
+            &issued,
+            Some(&present("id-1", PeeringState::Pending))
+        ));
+        for state in [
+            PeeringState::Establishing,
+            PeeringState::Active,
+            PeeringState::Failing,
+            PeeringState::Terminated,
+            PeeringState::Deleting,
+        ] {
+            assert!(
+                !reissue_refused(&issued, Some(&present("id-1", state.clone()))),
+                "{state}"
+            );
+        }
+        // Another peering of that name, none, or Consul not known: not this token's to replace.
+        assert!(!reissue_refused(
+            &issued,
+            Some(&present("id-2", PeeringState::Pending))
+        ));
+        assert!(!reissue_refused(&issued, Some(&PeeringView::Absent)));
+        assert!(!reissue_refused(&issued, None));
     }
 
     fn dialer_desired() -> DialerDesired {

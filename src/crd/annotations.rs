@@ -40,6 +40,12 @@ pub const SECRET_ANNOTATION_GENERATED_AT: &str = "consulpeering.io/generated-at"
 /// Token Secret annotation: the PeeringAcceptor that owns the Secret, as `namespace/name/uid`
 /// (see [`SecretOwner`]). A Secret without it, or with another owner, is never overwritten.
 pub const SECRET_ANNOTATION_OWNER: &str = "consulpeering.io/owner";
+/// Delivered copy annotation, written by the dialing cluster's operator: the fingerprint of a
+/// token Consul refused to establish with. The accepting cluster's operator reads it on the copy
+/// and issues a new token when the refused one is still current and its peering never got past
+/// `PENDING` (the token was spent by an establish that did not finish).
+pub const SECRET_ANNOTATION_REFUSED_FINGERPRINT: &str =
+    "consulpeering.io/refused-token-fingerprint";
 
 /// Fingerprint of a peering token: the first 16 hex characters of its SHA-256. Safe to log, to
 /// put in status and in annotations; it identifies a token without revealing it.

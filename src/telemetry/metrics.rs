@@ -45,7 +45,7 @@ pub struct StateLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CauseLabels {
-    /// Why a token was generated: `created`, `rotation`, `secret-missing`, `peering-gone`, `spec-changed`.
+    /// Why a token was generated: `created`, `rotation`, `secret-missing`, `peering-gone`, `spec-changed`, `peer-refused`.
     pub cause: &'static str,
 }
 

@@ -310,6 +310,12 @@ impl Datacenter {
             .map_err(|e| ApiError::unknown(format!("failed to write peering: {e}")))?;
 
         let stream_secret = peerstream::exchange_secret(&record, &tok.establishment_secret).await?;
+        if self.faults.take_establish_cut() {
+            // The exchange spent the token; the record stays as the first write left it.
+            return Err(ApiError::unknown(
+                "failed to write peering: leadership lost while committing log",
+            ));
+        }
 
         record.state = PeeringState::Establishing;
         self.mutate(|s| {

@@ -54,6 +54,8 @@ struct State {
     slow: Option<(Duration, Option<Instant>)>,
     /// Peering ID → until when streams of that peering are held down.
     stream_holds: HashMap<String, Instant>,
+    /// How many of the next establishes fail after their secret exchange.
+    cut_establishes: u32,
 }
 
 fn in_force(until: Option<Instant>) -> bool {
@@ -100,7 +102,8 @@ impl Faults {
             || s.delay.is_some()
             || s.failing.is_some()
             || s.slow.is_some()
-            || !s.stream_holds.is_empty();
+            || !s.stream_holds.is_empty()
+            || s.cut_establishes > 0;
         self.armed.store(any, Ordering::Relaxed);
         result
     }
@@ -127,6 +130,24 @@ impl Faults {
             }
             s.fail_next -= 1;
             s.failure.clone()
+        })
+    }
+
+    /// Makes the next `count` establishes fail after the acceptor took their establishment
+    /// secret, as a server that loses its leadership between the exchange and the write does.
+    pub fn cut_next_establishes(&self, count: u32) {
+        self.with(|s| s.cut_establishes = count);
+    }
+
+    /// Whether this establish is one to cut after its exchange.
+    pub fn take_establish_cut(&self) -> bool {
+        if !self.armed() {
+            return false;
+        }
+        self.with(|s| {
+            let cut = s.cut_establishes > 0;
+            s.cut_establishes = s.cut_establishes.saturating_sub(1);
+            cut
         })
     }
 

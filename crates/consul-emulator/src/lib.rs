@@ -337,6 +337,13 @@ impl Handle {
         self.dc.faults.fail_next(count, failure);
     }
 
+    /// Makes the next `count` establishes fail once the accepting side has taken their
+    /// establishment secret (a leader lost between the exchange and the final write): the
+    /// token is spent, the dialer's record stays `PENDING` and the caller gets a 500.
+    pub fn cut_next_establishes(&self, count: u32) {
+        self.dc.faults.cut_next_establishes(count);
+    }
+
     /// Delays every API answer by `delay` (`None` clears).
     pub fn set_delay(&self, delay: Option<Duration>) {
         self.dc.faults.set_delay(delay);

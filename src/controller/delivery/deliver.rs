@@ -15,8 +15,8 @@ use crate::controller::status::{now, parse_time};
 use crate::controller::token_secret::{self, TokenRecord};
 use crate::crd::{
     CONDITION_DELIVERED, Condition, ConditionStatus, DeliveryStatus, DeliveryTarget, FIELD_MANAGER,
-    PeeringAcceptor, SECRET_ANNOTATION_OWNER, SECRET_ANNOTATION_TOKEN_FINGERPRINT, reason,
-    set_condition, token_fingerprint,
+    PeeringAcceptor, SECRET_ANNOTATION_OWNER, SECRET_ANNOTATION_REFUSED_FINGERPRINT,
+    SECRET_ANNOTATION_TOKEN_FINGERPRINT, reason, set_condition, token_fingerprint,
 };
 use crate::telemetry::Metrics;
 
@@ -26,15 +26,25 @@ struct Token<'a> {
     record: &'a TokenRecord,
 }
 
-/// A copy that is in place: when it was delivered (from its annotation) and whether this pass
-/// wrote it.
+/// A copy that is in place: when it was delivered (from its annotation), whether this pass
+/// wrote it, and whether the dialing side marked this very token refused by its Consul.
 struct Delivered {
     at: Option<Time>,
     wrote: bool,
+    refused: bool,
 }
 
-/// Brings every target up to date with the token; returns the new `status.delivery` and
-/// whether any target failed (to be retried with backoff).
+/// What a delivery pass did.
+pub struct Outcome {
+    /// The new `status.delivery`.
+    pub statuses: Vec<DeliveryStatus>,
+    /// Whether any target failed (to be retried with backoff).
+    pub any_failed: bool,
+    /// Whether a target's copy says the dialing side's Consul refused the token delivered.
+    pub refused: bool,
+}
+
+/// Brings every target up to date with the token.
 pub async fn deliver(
     acceptor: &PeeringAcceptor,
     local: &kube::Client,
@@ -42,7 +52,7 @@ pub async fn deliver(
     token: &str,
     record: &TokenRecord,
     metrics: &Metrics,
-) -> (Vec<DeliveryStatus>, bool) {
+) -> Outcome {
     let targets = Targets::of(acceptor, local, remotes);
     let token = Token {
         value: token,
@@ -55,6 +65,7 @@ pub async fn deliver(
         .unwrap_or_default();
     let mut statuses = Vec::new();
     let mut any_failed = false;
+    let mut refused = false;
     for target in targets.listed() {
         let mut status = status_entry(acceptor, &current, target);
         let result = deliver_one(&targets, target, &token).await;
@@ -63,6 +74,7 @@ pub async fn deliver(
                 if delivered.wrote {
                     metrics.token_delivered(true);
                 }
+                refused |= delivered.refused;
                 status.last_delivered_time = delivered.at.clone().or(status.last_delivered_time);
                 status.token_fingerprint = Some(record.fingerprint.clone());
             }
@@ -82,7 +94,11 @@ pub async fn deliver(
     if withdraw_removed(&targets, &current, &mut statuses).await {
         any_failed = true;
     }
-    (statuses, any_failed)
+    Outcome {
+        statuses,
+        any_failed,
+        refused,
+    }
 }
 
 /// The target's entry in `status.delivery`: the current one, or a new one.
@@ -177,7 +193,15 @@ async fn deliver_one(
         }
         if is_current(existing, key, token.record) {
             let at = delivered_at(existing);
-            return Ok(Delivered { at, wrote: false });
+            let refused = existing
+                .annotations()
+                .get(SECRET_ANNOTATION_REFUSED_FINGERPRINT)
+                == Some(&token.record.fingerprint);
+            return Ok(Delivered {
+                at,
+                wrote: false,
+                refused,
+            });
         }
     }
     let secret = remote_secret(name, &target.namespace, key, token.value, token.record);
@@ -189,7 +213,11 @@ async fn deliver_one(
     .await
     .map_err(unreachable)?;
     let at = delivered_at(&secret);
-    Ok(Delivered { at, wrote: true })
+    Ok(Delivered {
+        at,
+        wrote: true,
+        refused: false,
+    })
 }
 
 fn delivered_at(secret: &Secret) -> Option<Time> {

@@ -18,7 +18,7 @@ mod withdraw;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::crd::{DeliveryTarget, PeeringAcceptor};
-pub use deliver::deliver;
+pub use deliver::{Outcome, deliver};
 pub(crate) use remote_clients::RemoteClients;
 pub(crate) use watches::{RemoteWatches, Watched};
 pub use withdraw::withdraw;
