@@ -589,3 +589,35 @@ async fn a_consul_token_without_peering_write_is_named_and_a_rotated_token_file_
         established.status
     );
 }
+
+/// Consul derives ACTIVE from its streams, which do not move the peering list's index: a
+/// dialer whose operator long-polls the list for five minutes, and whose stream comes up two
+/// seconds after the establish (well after the list woke for the establish's writes), still
+/// shows ACTIVE soon after, because it reads its peering again until the stream is up.
+#[tokio::test]
+async fn a_dialer_learns_active_without_waiting_for_the_list() {
+    let mut tc = TwoClusters::start().await;
+    tc.kill_operator("dc2").await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop_on_drop = stop.clone().drop_guard();
+    let (_metrics, _operator) =
+        start_operator_with("dc2", tc.dc2.client(), &tc.dc2.consul, &stop, |args| {
+            args.consul_watch_wait_seconds = 300;
+        })
+        .await;
+    tc.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
+    apply(
+        &tc.dc1.acceptors(),
+        &acceptor(ACCEPTOR, TOKEN_SECRET, Some(delivery_to(KUBECONFIG_SECRET))),
+    )
+    .await;
+    tc.dc1.wait_peering(ACCEPTOR, Some("PENDING")).await;
+    assert!(
+        tc.dc1
+            .consul
+            .drop_stream("", ACCEPTOR, Some(Duration::from_secs(2)))
+    );
+    apply(&tc.dc2.dialers(), &dialer(DIALER, TOKEN_SECRET)).await;
+    // Both sides ACTIVE and Ready in status, within the harness's 30 s.
+    tc.wait_peered().await;
+}

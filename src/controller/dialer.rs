@@ -462,6 +462,13 @@ async fn establish(
         "peering established"
     );
     observed.peering = ctx.peerings.read_fresh(partition, peer_name).await?;
+    let active = observed
+        .peering
+        .as_ref()
+        .is_some_and(|p| p.state == PeeringState::Active);
+    if !active {
+        ctx.peerings.follow_stream(partition, peer_name);
+    }
     Ok(Action::await_change())
 }
 

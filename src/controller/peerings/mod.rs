@@ -39,6 +39,18 @@ pub const META_ESTABLISHED_AT: &str = "consulpeering-established-at";
 /// seconds on a loaded node.
 const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(5);
 
+/// When a dialer that just established reads its peering again to learn that the stream is up:
+/// Consul derives ACTIVE (and FAILING) from its streams, which do not move the list's index, so
+/// the list would bring the news only when its wait times out. A few reads, then the list.
+const STREAM_FOLLOW_UP: [Duration; 6] = [
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+    Duration::from_millis(1600),
+    Duration::from_millis(3200),
+    Duration::from_millis(6400),
+];
+
 /// One peering as the operator needs to know it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KnownPeering {
@@ -247,6 +259,45 @@ impl ConsulPeerings {
         let known = peering.as_ref().map(KnownPeering::from);
         self.record(partition, known.clone());
         Ok(known)
+    }
+
+    /// After an establish: reads the peering `name` again a few times (see
+    /// [`STREAM_FOLLOW_UP`]) until its stream is up, announcing each state it finds, so the
+    /// resources learn ACTIVE within a second or so instead of at the list's next timeout (a
+    /// stream may fail a few times before the peer takes it). Ends with the operator; a failing
+    /// read ends it too (the list carries on).
+    pub fn follow_stream(self: &Arc<Self>, partition: &str, name: &str) {
+        let this = Arc::downgrade(self);
+        let dropped = self.dropped.clone();
+        let (partition, name) = (partition.to_owned(), name.to_owned());
+        tokio::spawn(async move {
+            let mut last = None;
+            for pause in STREAM_FOLLOW_UP {
+                tokio::select! {
+                    () = dropped.cancelled() => return,
+                    () = tokio::time::sleep(pause) => {}
+                }
+                let Some(this) = this.upgrade() else { return };
+                let Ok(peering) = this.read_fresh(&partition, &name).await else {
+                    return;
+                };
+                let state = peering.map(|p| p.state);
+                if state != last {
+                    let change = PeeringChange::Peer {
+                        partition: partition.clone(),
+                        name: name.clone(),
+                    };
+                    let _ = this.changes.send(change);
+                }
+                if state
+                    .as_ref()
+                    .is_none_or(|s| *s == consul::PeeringState::Active)
+                {
+                    return;
+                }
+                last = state;
+            }
+        });
     }
 
     /// The snapshot's answer for `name` in `partition`.
