@@ -208,9 +208,23 @@ async fn wait_all_done(tc: &TwoClusters) -> Duration {
                 let answer = reqwest::get(&url).await.map(|r| r.status());
                 consuls.push(format!("{} Consul answers {answer:?}", dc.name));
             }
+            let ended: Vec<_> = [&tc.dc1, &tc.dc2]
+                .iter()
+                .map(|dc| (dc.name, tc.operator_ended(dc.name)))
+                .collect();
+            let log = tc.logs.text();
+            let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("soak-failure.log");
+            let _ = std::fs::write(&saved, &log);
+            let watcher: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("peerings") && !l.contains("TRACE"))
+                .collect();
+            let watcher = watcher[watcher.len().saturating_sub(20)..].join("\n");
             panic!(
                 "{left} resources not Ready and ACTIVE {RECOVERY:?} after the faults ended \
-                 ({consuls:?}), e.g. {example:?}"
+                 ({consuls:?}; operators ended: {ended:?}), e.g. {example:?}; the log since the \
+                 last check is in {}; its last lines about the peering lists:\n{watcher}",
+                saved.display()
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -84,11 +84,11 @@ pub struct Context {
     own_secret_writes: own_writes::OwnSecretWrites,
 }
 
-/// A status as a pass reported it, for the object with this uid.
+/// What a pass reported (see [`status::LastReport`]), for the object with this uid.
 #[derive(Clone, Debug)]
 struct Reported {
     uid: Option<String>,
-    status: serde_json::Value,
+    last: status::LastReport,
 }
 
 /// A token Consul refused, by fingerprint, with the status message that said so: a later pass
@@ -163,23 +163,19 @@ impl Context {
         };
     }
 
-    /// The status the last pass reported for `obj` (not for an earlier object of its name).
-    fn reported<K, S>(&self, obj: &K) -> Option<S>
-    where
-        K: Resource<DynamicType = ()>,
-        S: DeserializeOwned,
-    {
+    /// What the last pass reported for `obj` (not for an earlier object of its name).
+    fn reported<K: Resource<DynamicType = ()>>(&self, obj: &K) -> Option<status::LastReport> {
         let reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
         let last = reported
             .get(&resource_key(obj))
             .filter(|r| r.uid == obj.uid())?;
-        serde_json::from_value(last.status.clone()).ok()
+        Some(last.last.clone())
     }
 
-    fn set_reported<K: Resource<DynamicType = ()>>(&self, obj: &K, status: serde_json::Value) {
+    fn set_reported<K: Resource<DynamicType = ()>>(&self, obj: &K, last: status::LastReport) {
         let reported = Reported {
             uid: obj.uid(),
-            status,
+            last,
         };
         self.reported
             .lock()

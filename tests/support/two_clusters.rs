@@ -204,6 +204,13 @@ impl Operators {
         task
     }
 
+    /// Whether datacenter `name`'s operator has ended (it should run until stopped).
+    pub fn has_ended(&self, name: &str) -> bool {
+        self.tasks
+            .iter()
+            .any(|(dc, task)| *dc == name && task.is_finished())
+    }
+
     /// Stops the operators and checks that they ended cleanly.
     pub async fn stop(&mut self) {
         self.stop.cancel();
@@ -250,6 +257,11 @@ impl TwoClusters {
     /// Stops both operators and checks that they ended cleanly.
     pub async fn stop(mut self) {
         self.operators.stop().await;
+    }
+
+    /// Whether datacenter `name`'s operator has ended (see [`Operators::has_ended`]).
+    pub fn operator_ended(&self, name: &str) -> bool {
+        self.operators.has_ended(name)
     }
 
     /// Kills the operator of datacenter `name` for good (see [`Operators::restart`]).
