@@ -88,13 +88,22 @@ impl BothSides {
     }
 }
 
+/// What [`establish`] measured, in milliseconds from each dialer's create.
+pub struct Established {
+    /// Until both sides' status read ACTIVE.
+    pub both_sides: Vec<f64>,
+    /// Until the dialer's status read ACTIVE.
+    pub dialer: Vec<f64>,
+    pub names: Vec<String>,
+}
+
 /// `samples` acceptors in dc1 whose tokens the benchmark copies to dc2, then a dialer per token:
-/// milliseconds from each dialer's create until both sides' status read ACTIVE. The names.
+/// how long until the status of each side read ACTIVE.
 pub async fn establish(
     world: &World,
     namespace: &str,
     samples: usize,
-) -> anyhow::Result<(Vec<f64>, Vec<String>)> {
+) -> anyhow::Result<Established> {
     world.create_namespace("dc1", namespace).await?;
     world.create_namespace("dc2", namespace).await?;
     let dc1 = world.dc("dc1").kube.client();
@@ -123,11 +132,17 @@ pub async fn establish(
         started.push(Instant::now());
         dialers.create(&PostParams::default(), &dialer).await?;
     }
-    let mut figures = Vec::with_capacity(samples);
+    let mut both_sides = Vec::with_capacity(samples);
+    let mut dialer = Vec::with_capacity(samples);
     for (name, started) in names.iter().zip(started) {
-        figures.push(millis(active.of(name).await? - started));
+        both_sides.push(millis(active.of(name).await? - started));
+        dialer.push(millis(active.dialers.of(name, WAIT).await? - started));
     }
-    Ok((figures, names))
+    Ok(Established {
+        both_sides,
+        dialer,
+        names,
+    })
 }
 
 /// The token Secrets of `names` from dc1 to dc2, as a delivery would put them.

@@ -107,6 +107,7 @@ pub struct RunInfo {
     pub startup: Startup,
     pub quiet_consul_calls: BTreeMap<String, u64>,
     pub propagation_p50_ms: BTreeMap<String, f64>,
+    pub propagation_p99_ms: BTreeMap<String, f64>,
     pub seconds: f64,
 }
 
