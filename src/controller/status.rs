@@ -119,8 +119,8 @@ impl ReportedStatus for PeeringDialerStatus {
 }
 
 /// What the Events of a pass are told against: the `Ready` condition and the delivery targets
-/// of the status the last pass reported. Kept per resource instead of the whole status, which
-/// at 10,000 resources would hold tens of megabytes for nothing.
+/// of the status the last pass reported, kept per resource instead of a copy of the whole
+/// status.
 #[derive(Clone, Debug, Default)]
 pub(super) struct LastReport {
     ready: Option<Condition>,
