@@ -10,10 +10,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use consul_peering_operator::crd::{PeeringAcceptor, PeeringDialer};
-use consul_peering_operator::playground::{
-    EXAMPLE_ACCEPTOR_WITH_DELIVERY, EXAMPLE_DIALER, apply_example,
-};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -88,7 +84,7 @@ async fn killed_while_peering(step: Step) {
     tc.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
     let secret_versions = History::<Secret>::record(tc.dc1.client(), TOKEN_SECRET);
     let before = step.requests(&tc);
-    apply_examples(&tc).await;
+    tc.apply_examples().await;
     kill_after(&mut tc, step, before).await;
     tc.wait_peered().await;
     check_after_kill(&tc, step, &secret_versions).await;
@@ -105,16 +101,6 @@ async fn check_after_kill(tc: &TwoClusters, step: Step, secret_versions: &Histor
         "{step:?}: {lost} token(s) issued that never reached the Secret"
     );
     check(tc, 1 + lost, &[]).await;
-}
-
-/// The acceptor with delivery in dc1 and the dialer in dc2, from the examples.
-async fn apply_examples(tc: &TwoClusters) {
-    let _: PeeringAcceptor = apply_example(&tc.dc1.client(), EXAMPLE_ACCEPTOR_WITH_DELIVERY)
-        .await
-        .expect("the example acceptor applies");
-    let _: PeeringDialer = apply_example(&tc.dc2.client(), EXAMPLE_DIALER)
-        .await
-        .expect("the example dialer applies");
 }
 
 /// How many of the tokens dc1's Consul issued never showed in the acceptor's Secret (as
@@ -255,7 +241,7 @@ async fn the_leader_killed_mid_reconcile_and_the_standby_takes_over() {
     tc.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
     let secret_versions = History::<Secret>::record(tc.dc1.client(), TOKEN_SECRET);
     let before = Step::TokenPost.requests(&tc);
-    apply_examples(&tc).await;
+    tc.apply_examples().await;
     wait_step(&tc, Step::TokenPost, before).await;
     leader.kill().await;
     wait_leader(&tc, "dc1-b").await;

@@ -303,13 +303,18 @@ impl TwoClusters {
     /// token once both sides are ACTIVE and Ready.
     pub async fn peer_from_examples(&self) -> String {
         self.kubeconfig_secret(KUBECONFIG_SECRET, None).await;
+        self.apply_examples().await;
+        self.wait_peered().await
+    }
+
+    /// The two example manifests applied: the acceptor with delivery in dc1, the dialer in dc2.
+    pub async fn apply_examples(&self) {
         let _: PeeringAcceptor = apply_example(&self.dc1.client(), EXAMPLE_ACCEPTOR_WITH_DELIVERY)
             .await
             .expect("the example acceptor applies");
         let _: PeeringDialer = apply_example(&self.dc2.client(), EXAMPLE_DIALER)
             .await
             .expect("the example dialer applies");
-        self.wait_peered().await
     }
 
     /// Waits until both resources are Ready with the peering ACTIVE and the copy delivered;
